@@ -1,0 +1,5 @@
+import sys
+
+from snapback.cli import main
+
+sys.exit(main())

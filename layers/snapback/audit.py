@@ -1,0 +1,182 @@
+"""The audit log and the idempotency ledger: one DynamoDB table, partition key `pk`.
+
+- `audit#<id>`: every decision with its before/after state and the data undo needs.
+- `idem#<remediation>#<semantic key>`: a conditional-write claim so that at-least-once delivery
+  gives exactly-once effects. A claim is IN_PROGRESS with a lease; a crashed or timed-out run's
+  lease expires, so a retry is never blocked forever. Completed claims expire by TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snapback.clients import Clients, classify, error_code
+from snapback.outcomes import Result
+
+LEASE_SECONDS = 900  # longer than the Lambda timeout
+IDEMPOTENCY_TTL = 7 * 24 * 3600
+AUDIT_TTL = 400 * 24 * 3600
+
+
+def new_audit_id(now: float | None = None) -> str:
+    stamp = datetime.fromtimestamp(now or time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{uuid.uuid4().hex[:10]}"
+
+
+def _dynamo(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+@dataclass
+class Ledger:
+    clients: Clients
+    table: str
+
+    def _client(self) -> Any:
+        return self.clients.client("dynamodb")
+
+    def claim(self, key: str, audit_id: str = "pending") -> str | None:
+        """Claim `key`; None if claimed now, else the audit id of whoever holds or completed it."""
+        now = int(time.time())
+        try:
+            self._client().put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": f"idem#{key}"},
+                    "status": {"S": "IN_PROGRESS"},
+                    "lease_until": {"N": str(now + LEASE_SECONDS)},
+                    "expires_at": {"N": str(now + IDEMPOTENCY_TTL)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR (#s = :p AND lease_until < :now)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":p": {"S": "IN_PROGRESS"}, ":now": {"N": str(now)}},
+            )
+            return None
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                item = self._client().get_item(TableName=self.table, Key={"pk": {"S": f"idem#{key}"}}, ConsistentRead=True)
+                return item.get("Item", {}).get("audit_id", {}).get("S", "in progress")
+            raise classify(err) from err
+        except BotoCoreError as err:
+            raise classify(err) from err
+
+    def complete(self, key: str, audit_id: str) -> None:
+        try:
+            self._client().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"idem#{key}"}},
+                UpdateExpression="SET #s = :c, audit_id = :a",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":c": {"S": "COMPLETED"}, ":a": {"S": audit_id}},
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+
+    def release(self, key: str) -> None:
+        """Give the claim back so that the platform's retry can do the work (best effort)."""
+        try:
+            self._client().delete_item(TableName=self.table, Key={"pk": {"S": f"idem#{key}"}})
+        except (ClientError, BotoCoreError):
+            pass  # the lease expires by itself
+
+
+@dataclass
+class AuditLog:
+    clients: Clients
+    table: str
+
+    def _client(self) -> Any:
+        return self.clients.client("dynamodb")
+
+    def write(self, result: Result, audit_id: str) -> None:
+        target = result.target
+        now = time.time()
+        item = {
+            "pk": {"S": f"audit#{audit_id}"},
+            "kind": {"S": "audit"},
+            "audit_id": {"S": audit_id},
+            "recorded_at": {"S": datetime.fromtimestamp(now, timezone.utc).isoformat()},
+            "expires_at": {"N": str(int(now) + AUDIT_TTL)},
+            "outcome": {"S": result.outcome.value},
+            "reason": {"S": result.reason or "-"},
+            "event_id": {"S": result.event_id or "-"},
+            "remediation": {"S": result.remediation or "-"},
+            "mode": {"S": result.mode or "-"},
+            "actions": {"S": _dynamo(result.actions)},
+            "before": {"S": _dynamo(result.before)},
+            "after": {"S": _dynamo(result.after)},
+            "undo": {"S": _dynamo(result.undo)},
+            "source_identity": {"S": result.source_identity or "-"},
+        }
+        if target:
+            item.update({
+                "account": {"S": target.account},
+                "region": {"S": target.region or "-"},
+                "resource_arn": {"S": target.resource_arn},
+                "resource_id": {"S": target.resource_id},
+                "resource_type": {"S": target.resource_type},
+                "actor": {"S": target.principal_arn or "-"},
+                "facts": {"S": _dynamo(target.facts)},
+            })
+        for key in ("finding_id", "notification_id"):
+            value = getattr(result, key)
+            if value:
+                item[key] = {"S": value}
+        try:
+            self._client().put_item(TableName=self.table, Item=item)
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+
+    def get(self, audit_id: str) -> dict[str, Any] | None:
+        try:
+            item = self._client().get_item(TableName=self.table, Key={"pk": {"S": f"audit#{audit_id}"}}).get("Item")
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+        return _plain(item) if item else None
+
+    def update(self, audit_id: str, **fields: str) -> None:
+        names = {f"#{k}": k for k in fields}
+        values = {f":{k}": {"S": v} for k, v in fields.items()}
+        self._client().update_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"audit#{audit_id}"}},
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def scan(self, limit: int = 1000) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "kind = :a",
+            "ExpressionAttributeValues": {":a": {"S": "audit"}},
+        }
+        while len(items) < limit:
+            page = self._client().scan(**kwargs)
+            items.extend(_plain(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(items, key=lambda i: i.get("audit_id", ""))[:limit]
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, typed in item.items():
+        (kind, value), = typed.items()
+        if kind == "N":
+            out[key] = Decimal(value)
+        elif key in ("actions", "before", "after", "undo", "facts"):
+            out[key] = json.loads(value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,156 @@
+"""`snapback` / `python -m snapback`: the operator's command line.
+
+    handle EVENT...   run events exactly as the Lambda would (AWS_ENDPOINT_URL: moto or real AWS)
+    demo              the embedded default: a simulated org in moto, an attack, its remediation
+    undo AUDIT_ID     restore the before state recorded by an audit item
+    status            what Snapback has done recently (from the audit table)
+    remediations      the registry: names, triggers, permissions
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from snapback import registry
+from snapback.clients import Clients
+from snapback.config import Config, load_config
+from snapback.errors import ConfigError, SnapbackError
+from snapback.outcomes import Outcome, Result
+from snapback.runtime import OrganizationsDirectory, OrgDirectory, Runtime, table_name, topic_arn
+
+DEFAULT_CONFIG = "snapback.yaml"
+
+
+def read_config(path: str | None) -> Config:
+    if path is None and os.environ.get("SNAPBACK_CONFIG"):
+        return Config.from_env()
+    return load_config(path or DEFAULT_CONFIG, registry.names())
+
+
+def build_runtime(config: Config, *, dry_run: bool = False, org: OrgDirectory | None = None,
+                  org_reader_role: str | None = None) -> Runtime:
+    clients = Clients(region=config.home_region, member_role_name=config.member_role_name)
+    return Runtime(
+        config=config,
+        clients=clients,
+        table=table_name(config),
+        topic_arn=topic_arn(config),
+        org=org or OrganizationsDirectory(clients, org_reader_role),
+        dead_letter_url=os.environ.get("SNAPBACK_DLQ_URL") or None,
+        forced_mode="dry-run" if dry_run else None,
+    )
+
+
+def _line(source: str, results: list[Result]) -> dict[str, Any]:
+    first = results[0]
+    worst = next((r for r in results if r.outcome is Outcome.FAILED), first)
+    return {
+        "source": source,
+        "remediations": [r.remediation for r in results if r.remediation],
+        "outcome": worst.outcome.value,
+        "actions": [a for r in results for a in r.actions],
+        "reason": "; ".join(f"{r.remediation}: {r.reason}" if r.remediation else r.reason for r in results),
+        "results": [r.as_dict() for r in results],
+    }
+
+
+def handle_files(runtime: Runtime, paths: Sequence[str], out: Any = sys.stdout) -> int:
+    """One JSON line per input; 0 unless an internal error (a bug) happened."""
+    status = 0
+    for path in paths:
+        try:
+            raw = Path(path).read_text()
+        except OSError as err:
+            print(json.dumps({"source": path, "remediations": [], "outcome": "REJECTED", "actions": [],
+                              "reason": f"cannot read file: {err.strerror}"}), file=out, flush=True)
+            continue
+        try:
+            results = runtime.process(raw)
+            line = _line(path, results)
+        except SnapbackError as err:
+            retryable = type(err).__name__ == "RetryableError"
+            line = {"source": path, "remediations": [], "outcome": "FAILED", "actions": [],
+                    "reason": f"{type(err).__name__}: {err}", "retryable": retryable}
+        except Exception as err:  # noqa: BLE001 - an internal error is reported, never a traceback
+            status = 2
+            line = {"source": path, "remediations": [], "outcome": "ERROR", "actions": [],
+                    "reason": f"internal error {type(err).__name__}: {err}"}
+        print(json.dumps(line, default=str), file=out, flush=True)
+    return status
+
+
+def undo(runtime: Runtime, audit_id: str) -> dict[str, Any]:
+    """Restore the before state of one audit item; idempotent (a second undo changes nothing)."""
+    from snapback.outcomes import Target
+
+    item = runtime.audit.get(audit_id)
+    if item is None:
+        raise SnapbackError(f"no audit item {audit_id}")
+    if item.get("undone_by"):
+        return {"audit_id": audit_id, "outcome": "ALREADY_UNDONE", "undone_by": item["undone_by"]}
+    if item.get("outcome") != Outcome.REMEDIATED.value or not item.get("undo"):
+        raise SnapbackError(f"audit {audit_id} ({item.get('outcome')}) changed nothing; there is nothing to undo")
+    remediation = registry.get(item["remediation"])()
+    target = Target(
+        account=item["account"], region=item["region"], resource_type=item["resource_type"],
+        resource_id=item["resource_id"], resource_arn=item["resource_arn"], idempotency_key=f"undo#{audit_id}",
+    )
+    session = runtime.clients.member(target.account, target.region, remediation.name)
+    actions = remediation.undo(session, target, item["undo"])
+    result = Result(Outcome.REMEDIATED, f"undo of {audit_id}", remediation=remediation.name, mode="undo",
+                    target=target, actions=actions, before=item.get("after"), after=item.get("before"))
+    undo_id = f"{audit_id}-undo"
+    runtime.audit.write(result, undo_id)
+    runtime.audit.update(audit_id, undone_by=undo_id)
+    return {"audit_id": audit_id, "outcome": "UNDONE", "undo_audit_id": undo_id, "actions": actions}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="snapback", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help=f"path to snapback.yaml (default: ./{DEFAULT_CONFIG}, or $SNAPBACK_CONFIG JSON)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_handle = sub.add_parser("handle", help="process events as the Lambda would")
+    p_handle.add_argument("events", nargs="+", help="event files: envelope, CloudTrail record or log file, SNS/SQS message")
+    p_handle.add_argument("--dry-run", action="store_true", help="act on nothing (record and report only)")
+    p_handle.add_argument("--org-reader-role", help="role ARN to assume for listing the organization's accounts")
+    p_demo = sub.add_parser("demo", help="run the embedded demo (moto)")
+    p_demo.add_argument("--report", default="demo-report.json", help="where to write the JSON report")
+    p_undo = sub.add_parser("undo", help="undo a remediation by audit id")
+    p_undo.add_argument("audit_id")
+    sub.add_parser("status", help="recent outcomes from the audit table")
+    sub.add_parser("remediations", help="list the registry")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from snapback.demo import run_demo
+
+        return run_demo(report_path=args.report)
+    if args.command == "remediations":
+        for r in registry.all_remediations():
+            print(json.dumps({"name": r.name, "summary": r.summary, "permissions": list(r.permissions),
+                              "triggers": [{"id": t.id, "pattern": t.pattern} for t in r.triggers]}))
+        return 0
+    try:
+        config = read_config(args.config)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    if args.command == "handle":
+        return handle_files(build_runtime(config, dry_run=args.dry_run, org_reader_role=args.org_reader_role), args.events)
+    runtime = build_runtime(config)
+    try:
+        if args.command == "undo":
+            print(json.dumps(undo(runtime, args.audit_id), default=str))
+        elif args.command == "status":
+            for item in runtime.audit.scan(limit=200):
+                print(json.dumps({k: item.get(k) for k in ("audit_id", "remediation", "outcome", "account", "resource_arn", "reason")}, default=str))
+    except SnapbackError as err:
+        print(f"snapback {args.command}: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,158 @@
+"""AWS clients: one botocore config, created lazily, cached per (account, service, Region).
+
+Nothing is created at import. `AWS_ENDPOINT_URL` (moto, or real AWS when unset) is honoured by
+boto3 itself and passed through explicitly so that assumed-role sessions use it too.
+Member-account work goes through `MemberSession`, which assumes the pinned remediator role with
+`SourceIdentity` so that every change in a member account is attributable in its CloudTrail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+
+from snapback import __version__
+from snapback.errors import PermanentError, RetryableError
+
+BOTO_CONFIG = BotoConfig(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=3,
+    read_timeout=10,
+    user_agent_extra=f"snapback/{__version__}",
+)
+
+THROTTLING = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+    "ProvisionedThroughputExceededException", "RequestLimitExceeded", "SlowDown", "RequestThrottled",
+    "LimitExceededException", "PriorRequestNotComplete", "TransactionInProgressException", "EC2ThrottledException",
+    "InternalError", "InternalFailure", "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException",
+    "RequestTimeout", "RequestTimeoutException",
+})
+_SOURCE_IDENTITY = re.compile(r"[^\w+=,.@-]")
+
+
+def error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def classify(err: Exception) -> Exception:
+    """Map an AWS error to Snapback's tree: retryable (throttling, 5xx, network) or permanent."""
+    if isinstance(err, ClientError):
+        code = error_code(err)
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in THROTTLING or status >= 500:
+            return RetryableError(f"{code or status}: {err}")
+        return PermanentError(f"{code}: {err.response.get('Error', {}).get('Message', '')}".strip())
+    if isinstance(err, BotoConnectionError):
+        return RetryableError(f"network: {err}")
+    if isinstance(err, BotoCoreError):
+        return PermanentError(f"{type(err).__name__}: {err}")
+    return err
+
+
+def source_identity(remediation: str) -> str:
+    """`snapback@<remediation>`: SourceIdentity allows only [\\w+=,.@-], 2-64 characters."""
+    return _SOURCE_IDENTITY.sub("-", f"snapback@{remediation}")[:64]
+
+
+@dataclass
+class _Credentials:
+    values: dict[str, str]
+    expires: float
+
+
+@dataclass
+class Clients:
+    """The security account's own clients, and sessions in member accounts."""
+
+    region: str
+    member_role_name: str = "snapback-remediator"
+    partition: str = "aws"
+    session: Any = None  # a boto3 Session; default: the environment's credentials
+    _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    _creds: dict[tuple[str, str], _Credentials] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return os.environ.get("AWS_ENDPOINT_URL") or None
+
+    def _boto_session(self) -> Any:
+        if self.session is None:
+            self.session = boto3.session.Session()
+        return self.session
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client with the runtime's own credentials (the security account in Lambda)."""
+        key = ("self", service, region or self.region)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._boto_session().client(
+                    service, region_name=region or self.region, config=BOTO_CONFIG, endpoint_url=self.endpoint_url
+                )
+            return self._clients[key]
+
+    def member(self, account: str, region: str, remediation: str) -> MemberSession:
+        return MemberSession(self, account, region, remediation)
+
+    def member_credentials(self, account: str, remediation: str) -> dict[str, str]:
+        key = (account, remediation)
+        cached = self._creds.get(key)
+        if cached and cached.expires - time.time() > 300:
+            return cached.values
+        role_arn = f"arn:{self.partition}:iam::{account}:role/{self.member_role_name}"
+        identity = source_identity(remediation)
+        try:
+            response = self.client("sts").assume_role(
+                RoleArn=role_arn,
+                RoleSessionName=identity.replace("@", "-"),
+                SourceIdentity=identity,
+                DurationSeconds=900,
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+        creds = response["Credentials"]
+        values = {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        }
+        expiration = creds.get("Expiration")
+        expires = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + 900
+        self._creds[key] = _Credentials(values, expires)
+        return values
+
+    def member_client(self, account: str, region: str, remediation: str, service: str) -> Any:
+        creds = self.member_credentials(account, remediation)
+        key = (creds["aws_access_key_id"], service, region)  # new credentials, new client
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._boto_session().client(
+                    service, region_name=region, config=BOTO_CONFIG, endpoint_url=self.endpoint_url, **creds
+                )
+            return self._clients[key]
+
+
+@dataclass(frozen=True)
+class MemberSession:
+    """Clients inside one member account and Region, as the remediator role."""
+
+    clients: Clients
+    account: str
+    region: str
+    remediation: str
+
+    @property
+    def source_identity(self) -> str:
+        return source_identity(self.remediation)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return self.clients.member_client(self.account, region or self.region, self.remediation, service)

@@ -1,0 +1,285 @@
+"""Snapback configuration: one file, `snapback.yaml`, validated once.
+
+Configuration flows one way: snapback.yaml -> `Config` (validated at synth time, with errors that
+name the field and the fix) -> the Lambda environment as JSON (`Config.to_json`) -> a frozen
+`Config` read once per cold start (`Config.from_env`). The Lambda path never imports YAML.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from snapback.errors import ConfigError
+
+MODES = ("enforce", "notify", "dry-run")
+ENV_VAR = "SNAPBACK_CONFIG"
+MEMBER_ROLE_NAME = "snapback-remediator"
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
+_OU = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """A central, auditable exemption. Empty selectors match anything; all given ones must match."""
+
+    reason: str
+    accounts: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    principals: tuple[str, ...] = ()
+    remediations: tuple[str, ...] = ()
+    expires: date | None = None
+
+    def active(self, today: date) -> bool:
+        return self.expires is None or today <= self.expires
+
+    def matches(
+        self, *, remediation: str, account: str, resource_arn: str, principal_arn: str | None, today: date
+    ) -> bool:
+        if not self.active(today):
+            return False
+        checks = (
+            (self.remediations, remediation),
+            (self.accounts, account),
+            (self.resources, resource_arn),
+            (self.principals, principal_arn or ""),
+        )
+        return all(not patterns or any(fnmatch.fnmatchcase(value, p) for p in patterns) for patterns, value in checks)
+
+
+@dataclass(frozen=True)
+class Notifications:
+    email: tuple[str, ...] = ()
+    slack_webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    organization_id: str
+    management_account: str
+    security_account: str
+    home_region: str
+    regions: tuple[str, ...]
+    target_ous: tuple[str, ...]
+    default_mode: str = "enforce"
+    modes: Mapping[str, str] = field(default_factory=dict)
+    exemptions: tuple[Exemption, ...] = ()
+    notifications: Notifications = Notifications()
+    member_role_name: str = MEMBER_ROLE_NAME
+
+    def mode_for(self, remediation: str) -> str:
+        return self.modes.get(remediation, self.default_mode)
+
+    def exemption_for(
+        self, *, remediation: str, account: str, resource_arn: str, principal_arn: str | None, today: date | None = None
+    ) -> Exemption | None:
+        day = today or datetime.now(timezone.utc).date()
+        for exemption in self.exemptions:
+            if exemption.matches(
+                remediation=remediation, account=account, resource_arn=resource_arn, principal_arn=principal_arn, today=day
+            ):
+                return exemption
+        return None
+
+    def member_role_arn(self, account: str, partition: str = "aws") -> str:
+        return f"arn:{partition}:iam::{account}:role/{self.member_role_name}"
+
+    # -- serialisation ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["modes"] = dict(self.modes)
+        data["exemptions"] = [
+            {**asdict(e), "expires": e.expires.isoformat() if e.expires else None} for e in self.exemptions
+        ]
+        data["remediations"] = {"default_mode": data.pop("default_mode"), **{k: {"mode": v} for k, v in self.modes.items()}}
+        data.pop("modes")
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        raw = env.get(ENV_VAR)
+        if not raw:
+            raise ConfigError([f"environment variable {ENV_VAR}: missing; fix: deploy with the CDK app or export it"])
+        try:
+            return cls.from_dict(json.loads(raw))
+        except json.JSONDecodeError as err:
+            raise ConfigError([f"environment variable {ENV_VAR}: not JSON ({err})"]) from err
+
+    @classmethod
+    def from_dict(cls, data: Any, known_remediations: Iterable[str] | None = None) -> Config:
+        return _Validator(known_remediations).config(data)
+
+
+def load_config(path: str | Path, known_remediations: Iterable[str] | None = None) -> Config:
+    """Read and validate snapback.yaml; raise ConfigError listing every problem."""
+    import yaml  # deploy-time and CLI only; the Lambda reads JSON from its environment
+
+    file = Path(path)
+    try:
+        data = yaml.safe_load(file.read_text())
+    except FileNotFoundError as err:
+        raise ConfigError([f"{file}: file not found; fix: copy snapback.yaml from the repository root"]) from err
+    except yaml.YAMLError as err:
+        raise ConfigError([f"{file}: not valid YAML ({err})"]) from err
+    return Config.from_dict(data, known_remediations)
+
+
+class _Validator:
+    """Collects every problem instead of stopping at the first, so one synth shows them all."""
+
+    def __init__(self, known_remediations: Iterable[str] | None):
+        self.known = sorted(known_remediations) if known_remediations is not None else None
+        self.problems: list[str] = []
+
+    def fail(self, where: str, problem: str, fix: str) -> None:
+        self.problems.append(f"field `{where}`: {problem}; fix: {fix}")
+
+    def string(self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str], fix: str, where: str = "") -> str:
+        path = f"{where}{key}"
+        value = data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value).zfill(12) if pattern is _ACCOUNT else str(value)
+        if not isinstance(value, str) or not pattern.match(value):
+            shown = "missing" if value is None else f"got {value!r}"
+            self.fail(path, f"invalid ({shown})", fix)
+            return ""
+        return value
+
+    def string_list(self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str], fix: str, required: bool) -> tuple[str, ...]:
+        value = data.get(key, [] if not required else None)
+        if not isinstance(value, list) or (required and not value):
+            self.fail(key, "must be a non-empty list" if required else "must be a list", fix)
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            text = str(item) if isinstance(item, (str, int)) else ""
+            if not pattern.match(text):
+                self.fail(f"{key}[{i}]", f"invalid ({item!r})", fix)
+            out.append(text)
+        return tuple(out)
+
+    def config(self, data: Any) -> Config:
+        if not isinstance(data, Mapping):
+            raise ConfigError(["the file must be a YAML mapping at the top level; fix: start from the sample snapback.yaml"])
+        account_fix = "a 12-digit AWS account id, quoted"
+        org = self.string(data, "organization_id", _ORG, "the id from `aws organizations describe-organization`, like o-a1b2c3d4e5")
+        mgmt = self.string(data, "management_account", _ACCOUNT, account_fix)
+        sec = self.string(data, "security_account", _ACCOUNT, account_fix)
+        home = self.string(data, "home_region", _REGION, "a Region name such as us-east-1")
+        regions = self.string_list(data, "regions", _REGION, "list the enabled Regions, e.g. [us-east-1, eu-west-1]", True)
+        ous = self.string_list(data, "target_ous", _OU, "OU ids (ou-xxxx-yyyyyyyy) or the root id (r-xxxx)", True)
+        if home and regions and home not in regions:
+            self.fail("regions", f"must include home_region {home!r}", f"add {home} to regions")
+        if regions and "us-east-1" not in regions:
+            self.fail("regions", "must include us-east-1 (IAM, STS and Organizations events exist only there)", "add us-east-1")
+        if sec and sec == mgmt:
+            self.fail("security_account", "must differ from management_account", "delegate administration to a security account")
+        default_mode, modes = self.remediations(data.get("remediations", {}))
+        exemptions = self.exemptions(data.get("exemptions", []))
+        notifications = self.notifications(data.get("notifications", {}))
+        role = data.get("member_role_name", MEMBER_ROLE_NAME)
+        if not isinstance(role, str) or not re.match(r"^[\w+=,.@-]{1,64}$", role):
+            self.fail("member_role_name", f"invalid ({role!r})", "an IAM role name")
+        unknown = sorted(set(data) - {
+            "organization_id", "management_account", "security_account", "home_region", "regions", "target_ous",
+            "remediations", "exemptions", "notifications", "member_role_name",
+        })
+        for key in unknown:
+            self.fail(key, "unknown setting", "remove it or check its spelling against the README's config reference")
+        if self.problems:
+            raise ConfigError(self.problems)
+        return Config(
+            organization_id=org, management_account=mgmt, security_account=sec, home_region=home, regions=regions,
+            target_ous=ous, default_mode=default_mode, modes=modes, exemptions=exemptions,
+            notifications=notifications, member_role_name=role,
+        )
+
+    def remediations(self, data: Any) -> tuple[str, dict[str, str]]:
+        if not isinstance(data, Mapping):
+            self.fail("remediations", "must be a mapping", "e.g. {default_mode: enforce, s3_block_public_access: {mode: notify}}")
+            return "enforce", {}
+        default_mode = data.get("default_mode", "enforce")
+        if default_mode not in MODES:
+            self.fail("remediations.default_mode", f"invalid ({default_mode!r})", f"one of {', '.join(MODES)}")
+        modes: dict[str, str] = {}
+        for name, settings in data.items():
+            if name == "default_mode":
+                continue
+            where = f"remediations.{name}"
+            if self.known is not None and name not in self.known:
+                self.fail(where, "no such remediation", f"one of {', '.join(self.known)}")
+                continue
+            mode = settings.get("mode") if isinstance(settings, Mapping) else None
+            if mode not in MODES:
+                self.fail(f"{where}.mode", f"invalid ({mode!r})", f"one of {', '.join(MODES)}")
+                continue
+            modes[str(name)] = mode
+        return default_mode if default_mode in MODES else "enforce", modes
+
+    def exemptions(self, data: Any) -> tuple[Exemption, ...]:
+        if not isinstance(data, list):
+            self.fail("exemptions", "must be a list", "a list of {reason, accounts, resources, principals, expires}")
+            return ()
+        out = []
+        for i, item in enumerate(data):
+            where = f"exemptions[{i}]"
+            if not isinstance(item, Mapping) or not str(item.get("reason") or "").strip():
+                self.fail(f"{where}.reason", "every exemption needs a reason", "say why, and who approved it")
+                continue
+            lists = {}
+            for key in ("accounts", "resources", "principals", "remediations"):
+                value = item.get(key, [])
+                if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+                    self.fail(f"{where}.{key}", "must be a list of strings", "e.g. ['arn:aws:s3:::public-site-*']")
+                    value = []
+                lists[key] = tuple(str(v) for v in value)
+            if not any(lists.values()):
+                self.fail(where, "selects everything", "name accounts, resources, principals or remediations")
+            for j, account in enumerate(lists["accounts"]):
+                if not _ACCOUNT.match(account):
+                    self.fail(f"{where}.accounts[{j}]", f"invalid ({account!r})", "a 12-digit account id, quoted")
+            if self.known is not None:
+                for name in lists["remediations"]:
+                    if name not in self.known:
+                        self.fail(f"{where}.remediations", f"no such remediation {name!r}", f"one of {', '.join(self.known)}")
+            expires = item.get("expires")
+            if expires is not None and not isinstance(expires, date):
+                try:
+                    expires = date.fromisoformat(str(expires))
+                except ValueError:
+                    self.fail(f"{where}.expires", f"invalid date ({expires!r})", "YYYY-MM-DD")
+                    expires = None
+            out.append(Exemption(reason=str(item["reason"]), expires=expires, **lists))
+        return tuple(out)
+
+    def notifications(self, data: Any) -> Notifications:
+        if not isinstance(data, Mapping):
+            self.fail("notifications", "must be a mapping", "e.g. {email: [secops@example.com]}")
+            return Notifications()
+        emails = data.get("email", [])
+        if not isinstance(emails, list):
+            self.fail("notifications.email", "must be a list", "a list of addresses")
+            emails = []
+        for i, address in enumerate(emails):
+            if not isinstance(address, str) or not _EMAIL.match(address):
+                self.fail(f"notifications.email[{i}]", f"invalid ({address!r})", "an e-mail address")
+        secret = data.get("slack_webhook_secret")
+        if secret is not None and (not isinstance(secret, str) or not _SECRET_NAME.match(secret)):
+            self.fail("notifications.slack_webhook_secret", f"invalid ({secret!r})", "a Secrets Manager secret name")
+        return Notifications(email=tuple(str(e) for e in emails), slack_webhook_secret=secret)

@@ -1,0 +1,203 @@
+"""The base remediation: one template method owns the common path; subclasses fill small hooks.
+
+    guards (source, failed call, loop, organization, account binding)
+    -> idempotency (semantic key) -> exemptions -> mode
+    -> assume the member role (SourceIdentity) -> inspect real state -> compliant? ALREADY_COMPLIANT
+    -> apply -> verify -> audit (before/after, undo data) -> Security Hub finding -> SNS -> metric
+
+Hooks a remediation provides:
+    resolve(event, call) -> Target    what the event names; raise NotApplicable / MalformedEvent
+    inspect(session, target) -> state the real, current state (events are triggers, not truth)
+    is_compliant(state) -> bool
+    plan(target, state) -> [action]   what apply would do, in words (for notify / dry-run)
+    apply(session, target, state) -> undo data
+    undo(session, target, undo_data)  restore the before state exactly
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snapback.clients import MemberSession, classify, error_code, source_identity
+from snapback.errors import MalformedEvent, NotApplicable, PermanentError
+from snapback.events import CLOUDTRAIL_API, CONSOLE_SIGNIN, CloudTrailCall, Envelope, parse_cloudtrail
+from snapback.outcomes import Outcome, Result, Severity, Target
+
+if TYPE_CHECKING:
+    from snapback.runtime import Runtime
+
+CLOUDTRAIL_DETAIL_TYPES = (CLOUDTRAIL_API, *CONSOLE_SIGNIN)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One EventBridge rule on the central bus. The pattern is used verbatim by CDK and the demo."""
+
+    id: str
+    description: str
+    pattern: Mapping[str, Any]
+
+
+def cloudtrail_pattern(source: str, event_source: str, event_names: list[str], member_role: str = "snapback-remediator") -> dict[str, Any]:
+    """Successful CloudTrail calls of `event_names`, excluding Snapback's own role (loop guard)."""
+    return {
+        "source": [source],
+        "detail-type": [CLOUDTRAIL_API],
+        "detail": {
+            "eventSource": [event_source],
+            "eventName": sorted(event_names),
+            "errorCode": [{"exists": False}],
+            "userIdentity": {"arn": [{"anything-but": {"wildcard": f"arn:*:sts::*:assumed-role/{member_role}/*"}}]},
+        },
+    }
+
+
+class Remediation(ABC):
+    """Subclass, set the class attributes, implement the hooks, decorate with `@register`."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    triggers: ClassVar[tuple[Trigger, ...]]
+    permissions: ClassVar[tuple[str, ...]]
+    severity: ClassVar[Severity] = Severity.HIGH
+    finding_type: ClassVar[str] = "Software and Configuration Checks/AWS Security Best Practices"
+    # Error codes meaning "the resource is gone": nothing left to fix.
+    gone_codes: ClassVar[frozenset[str]] = frozenset()
+    # Why there is no undo, for remediations that do not implement it.
+    no_undo_reason: ClassVar[str | None] = None
+
+    # -- hooks ---------------------------------------------------------------------------------
+    @abstractmethod
+    def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target: ...
+
+    @abstractmethod
+    def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def is_compliant(self, state: Mapping[str, Any]) -> bool: ...
+
+    @abstractmethod
+    def plan(self, target: Target, state: Mapping[str, Any]) -> list[str]: ...
+
+    @abstractmethod
+    def apply(self, session: MemberSession, target: Target, state: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
+        raise PermanentError(self.no_undo_reason or f"{self.name} has no undo")
+
+    # -- the template method ---------------------------------------------------------------------
+    def handle(self, event: Envelope, runtime: Runtime) -> Result:
+        result = self._decide(event, runtime)
+        result.remediation = self.name
+        result.event_id = result.event_id or event.id
+        result.severity = self.severity if result.outcome is not Outcome.FAILED else Severity.HIGH
+        try:
+            return runtime.record(result, self)
+        except BaseException:
+            if result.claim:
+                runtime.ledger.release(result.claim)
+            raise
+
+    def _decide(self, event: Envelope, runtime: Runtime) -> Result:
+        config = runtime.config
+        try:
+            call = parse_cloudtrail(event.detail) if event.detail_type in CLOUDTRAIL_DETAIL_TYPES else None
+        except MalformedEvent as err:
+            return Result(Outcome.REJECTED, str(err))
+        skip = self._guard(event, call, runtime)
+        if skip:
+            return Result(Outcome.SKIPPED, skip)
+        try:
+            target = self.resolve(event, call)
+        except NotApplicable as err:
+            return Result(Outcome.SKIPPED, f"not applicable: {err}")
+        except MalformedEvent as err:
+            return Result(Outcome.REJECTED, str(err))
+        if target.account not in self._accounts_event_may_name(event, runtime):
+            return Result(Outcome.SKIPPED, f"event from {event.account} names a resource in {target.account}", target=target)
+
+        key = f"{self.name}#{target.idempotency_key}"
+        holder = runtime.ledger.claim(key)
+        if holder is not None:
+            return Result(Outcome.SKIPPED, f"duplicate: already handled (audit {holder})", target=target)
+        try:
+            result = self._act(event, target, runtime)
+        except BaseException:
+            runtime.ledger.release(key)
+            raise
+        result.target = target
+        result.claim = key
+        result.mode = result.mode or config.mode_for(self.name)
+        return result
+
+    def _act(self, event: Envelope, target: Target, runtime: Runtime) -> Result:
+        mode = runtime.mode_for(self.name)
+        exemption = runtime.config.exemption_for(
+            remediation=self.name, account=target.account, resource_arn=target.resource_arn, principal_arn=target.principal_arn
+        )
+        if exemption:
+            return Result(Outcome.EXEMPT, f"exempt: {exemption.reason}", mode=mode)
+        session = runtime.clients.member(target.account, target.region, self.name)
+        try:
+            before = self.inspect(session, target)
+            if self.is_compliant(before):
+                return Result(Outcome.ALREADY_COMPLIANT, "current state is already compliant", mode=mode, before=before)
+            planned = self.plan(target, before)
+            if mode == "dry-run":
+                return Result(Outcome.DRY_RUN, "dry-run: nothing changed", mode=mode, actions=planned, before=before)
+            if mode == "notify":
+                return Result(Outcome.NOTIFIED, "notify mode: approval needed to act", mode=mode, actions=planned, before=before)
+            undo = self.apply(session, target, before)
+            after = self.inspect(session, target)
+        except ClientError as err:
+            if error_code(err) in self.gone_codes:
+                return Result(Outcome.ALREADY_COMPLIANT, f"resource no longer exists ({error_code(err)})", mode=mode)
+            mapped = classify(err)
+            if isinstance(mapped, PermanentError):
+                return Result(Outcome.FAILED, str(mapped), mode=mode)
+            raise mapped from err
+        except BotoCoreError as err:
+            mapped = classify(err)
+            if isinstance(mapped, PermanentError):
+                return Result(Outcome.FAILED, str(mapped), mode=mode)
+            raise mapped from err
+        except PermanentError as err:
+            return Result(Outcome.FAILED, str(err), mode=mode)
+        if not self.is_compliant(after):
+            return Result(
+                Outcome.FAILED, "verification failed: state still not compliant after apply",
+                mode=mode, actions=planned, before=before, after=after, undo=undo,
+            )
+        return Result(
+            Outcome.REMEDIATED, "remediated and verified", mode=mode, actions=planned, before=before, after=after,
+            undo=undo, source_identity=session.source_identity,
+        )
+
+    # -- guards ------------------------------------------------------------------------------------
+    def _guard(self, event: Envelope, call: CloudTrailCall | None, runtime: Runtime) -> str | None:
+        if not event.source.startswith("aws."):
+            return f"untrusted source {event.source!r}: only AWS service events are acted on"
+        if call is not None:
+            if call.failed:
+                return f"the call failed ({call.error_code}); nothing changed"
+            role = runtime.config.member_role_name
+            actor = call.actor
+            if (actor.arn and f":assumed-role/{role}/" in actor.arn) or (
+                actor.session_issuer_arn and actor.session_issuer_arn.endswith(f":role/{role}")
+            ) or (actor.source_identity or "").startswith(source_identity("")):
+                return "loop guard: the actor is Snapback's own remediator role"
+        if not runtime.org.contains(event.account):
+            return f"account {event.account} is not in organization {runtime.config.organization_id}"
+        return None
+
+    def _accounts_event_may_name(self, event: Envelope, runtime: Runtime) -> set[str]:
+        # Findings aggregated in the security account name resources of member accounts; any other
+        # event may only name resources of the account EventBridge says it came from.
+        if event.account == runtime.config.security_account and event.source in ("aws.securityhub", "aws.guardduty"):
+            return {a for a in runtime.org.accounts()}
+        return {event.account}

@@ -1,0 +1,237 @@
+"""The runtime: settings read once, lazy services, and the one entry used by Lambda and the CLI.
+
+`Runtime.process(raw_event)` normalises the input, picks the remediations (the function's own in
+Lambda; pattern matching in the CLI), runs each through its template method and records the
+result: audit item, Security Hub finding and SNS notification for reported outcomes, metric.
+FAILED outcomes are also dead-lettered (with the event) so that they can be redriven.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snapback import registry
+from snapback.audit import AuditLog, Ledger, new_audit_id
+from snapback.clients import Clients, classify
+from snapback.config import Config
+from snapback.errors import MalformedEvent
+from snapback.events import Envelope, normalise
+from snapback.notify import Notifier
+from snapback.outcomes import REPORTED, Outcome, Result
+from snapback.patterns import matches
+from snapback.securityhub import FindingImporter, build_finding
+
+if TYPE_CHECKING:
+    from snapback.remediation import Remediation
+
+
+class OrgDirectory(Protocol):
+    def contains(self, account: str) -> bool: ...
+
+    def accounts(self) -> set[str]: ...
+
+
+@dataclass
+class StaticDirectory:
+    members: frozenset[str]
+
+    def contains(self, account: str) -> bool:
+        return account in self.members
+
+    def accounts(self) -> set[str]:
+        return set(self.members)
+
+
+@dataclass
+class OrganizationsDirectory:
+    """The organization's accounts from AWS Organizations, cached; refreshed for unknown ids.
+
+    The security account reads them as a delegated administrator; where it is not one, name a
+    reader role in the management account (`reader_role_arn`).
+    """
+
+    clients: Clients
+    reader_role_arn: str | None = None
+    max_age: float = 300.0
+    _members: frozenset[str] = frozenset()
+    _loaded_at: float = 0.0
+
+    def _client(self) -> Any:
+        if not self.reader_role_arn:
+            return self.clients.client("organizations", "us-east-1")
+        creds = self.clients.client("sts").assume_role(RoleArn=self.reader_role_arn, RoleSessionName="snapback-org-reader")
+        c = creds["Credentials"]
+        import boto3
+
+        return boto3.session.Session().client(
+            "organizations", region_name="us-east-1", endpoint_url=self.clients.endpoint_url,
+            aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"],
+        )
+
+    def _refresh(self) -> None:
+        try:
+            pages = self._client().get_paginator("list_accounts").paginate()
+            self._members = frozenset(a["Id"] for page in pages for a in page["Accounts"] if a.get("Status", "ACTIVE") == "ACTIVE")
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+        self._loaded_at = time.monotonic()
+
+    def accounts(self) -> set[str]:
+        if not self._loaded_at or time.monotonic() - self._loaded_at > self.max_age:
+            self._refresh()
+        return set(self._members)
+
+    def contains(self, account: str) -> bool:
+        if account in self.accounts():
+            return True
+        if time.monotonic() - self._loaded_at > 60:  # a new account may have joined
+            self._refresh()
+        return account in self._members
+
+
+class Sink(Protocol):
+    def __call__(self, result: Result) -> None: ...
+
+
+@dataclass
+class Runtime:
+    config: Config
+    clients: Clients
+    table: str
+    topic_arn: str
+    org: OrgDirectory
+    dead_letter_url: str | None = None
+    forced_mode: str | None = None
+    emit_metrics: bool = False
+    logger: Any = None
+    observers: list[Sink] = field(default_factory=list)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.clients, self.table)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.clients, self.table)
+
+    @cached_property
+    def findings(self) -> FindingImporter:
+        return FindingImporter(self.clients, self.config.security_account, self.config.home_region)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        return Notifier(self.clients, self.topic_arn)
+
+    def mode_for(self, remediation: str) -> str:
+        return self.forced_mode or self.config.mode_for(remediation)
+
+    # -- entry -----------------------------------------------------------------------------------
+    def route(self, envelope: Envelope) -> list[str]:
+        """The remediations whose trigger patterns match (what EventBridge would invoke)."""
+        as_dict = envelope.as_dict()
+        return [r.name for r in registry.all_remediations() if any(matches(t.pattern, as_dict) for t in r.triggers)]
+
+    def process(self, raw: Any, remediations: Sequence[str] | None = None) -> list[Result]:
+        try:
+            envelopes = normalise(raw)
+        except MalformedEvent as err:
+            return [self._reject(str(err), remediations)]
+        results: list[Result] = []
+        for envelope in envelopes:
+            names = list(remediations) if remediations is not None else self.route(envelope)
+            if not names:
+                results.append(Result(Outcome.SKIPPED, "no remediation's trigger matches this event", event_id=envelope.id))
+                continue
+            for name in names:
+                result = registry.get(name)().handle(envelope, self)
+                if result.outcome is Outcome.FAILED:
+                    self._dead_letter(envelope, result)
+                results.append(result)
+        return results
+
+    def _reject(self, reason: str, remediations: Iterable[str] | None) -> Result:
+        result = Result(Outcome.REJECTED, f"malformed event: {reason}")
+        result.remediation = next(iter(remediations), None) if remediations else None
+        result.audit_id = new_audit_id()
+        self.audit.write(result, result.audit_id)
+        self._observe(result)
+        return result
+
+    # -- recording -------------------------------------------------------------------------------
+    def record(self, result: Result, remediation: type[Remediation]) -> Result:
+        result.audit_id = new_audit_id()
+        if result.outcome in REPORTED and result.target is not None:
+            finding = build_finding(result, remediation, self.config.security_account, self.config.home_region)
+            self.findings.import_findings([finding])
+            result.finding_id = finding["Id"]
+            result.notification_id = self.notifier.publish(result, remediation)
+        self.audit.write(result, result.audit_id)
+        if result.claim:
+            if result.outcome is Outcome.FAILED:
+                self.ledger.release(result.claim)  # a redrive must be able to try again
+            else:
+                self.ledger.complete(result.claim, result.audit_id)
+        self._observe(result)
+        return result
+
+    def _observe(self, result: Result) -> None:
+        if self.logger is not None:
+            self.logger.info("outcome", extra={"snapback": result.as_dict()})
+        if self.emit_metrics:
+            from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+            with single_metric(name="Outcome", unit=MetricUnit.Count, value=1, namespace="Snapback") as metric:
+                metric.add_dimension(name="remediation", value=result.remediation or "none")
+                metric.add_dimension(name="outcome", value=result.outcome.value)
+        for observer in self.observers:
+            observer(result)
+
+    def _dead_letter(self, envelope: Envelope, result: Result) -> None:
+        if not self.dead_letter_url:
+            return
+        body = {"event": envelope.as_dict(), "remediation": result.remediation, "reason": result.reason, "audit_id": result.audit_id}
+        try:
+            self.clients.client("sqs").send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(body, default=str))
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+
+
+def table_name(config: Config) -> str:
+    return os.environ.get("SNAPBACK_TABLE", "snapback")
+
+
+def topic_arn(config: Config) -> str:
+    return os.environ.get("SNAPBACK_TOPIC_ARN") or f"arn:aws:sns:{config.home_region}:{config.security_account}:snapback-alerts"
+
+
+_LAMBDA_RUNTIME: Runtime | None = None
+
+
+def lambda_runtime() -> Runtime:
+    """Built once per cold start from the environment the CDK stack sets."""
+    global _LAMBDA_RUNTIME
+    if _LAMBDA_RUNTIME is None:
+        from aws_lambda_powertools import Logger
+
+        config = Config.from_env()
+        clients = Clients(region=os.environ.get("AWS_REGION", config.home_region), member_role_name=config.member_role_name)
+        _LAMBDA_RUNTIME = Runtime(
+            config=config,
+            clients=clients,
+            table=table_name(config),
+            topic_arn=topic_arn(config),
+            org=OrganizationsDirectory(clients, os.environ.get("SNAPBACK_ORG_READER_ROLE_ARN") or None),
+            dead_letter_url=os.environ.get("SNAPBACK_DLQ_URL") or None,
+            emit_metrics=True,
+            logger=Logger(service="snapback", stream=sys.stdout),
+        )
+    return _LAMBDA_RUNTIME
