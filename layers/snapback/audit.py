@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +27,7 @@ AUDIT_TTL = 400 * 24 * 3600
 
 
 def new_audit_id(now: float | None = None) -> str:
-    stamp = datetime.fromtimestamp(now or time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.fromtimestamp(now or time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{uuid.uuid4().hex[:10]}"
 
 
@@ -103,7 +103,7 @@ class AuditLog:
             "pk": {"S": f"audit#{audit_id}"},
             "kind": {"S": "audit"},
             "audit_id": {"S": audit_id},
-            "recorded_at": {"S": datetime.fromtimestamp(now, timezone.utc).isoformat()},
+            "recorded_at": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
             "expires_at": {"N": str(int(now) + AUDIT_TTL)},
             "outcome": {"S": result.outcome.value},
             "reason": {"S": result.reason or "-"},
@@ -117,15 +117,17 @@ class AuditLog:
             "source_identity": {"S": result.source_identity or "-"},
         }
         if target:
-            item.update({
-                "account": {"S": target.account},
-                "region": {"S": target.region or "-"},
-                "resource_arn": {"S": target.resource_arn},
-                "resource_id": {"S": target.resource_id},
-                "resource_type": {"S": target.resource_type},
-                "actor": {"S": target.principal_arn or "-"},
-                "facts": {"S": _dynamo(target.facts)},
-            })
+            item.update(
+                {
+                    "account": {"S": target.account},
+                    "region": {"S": target.region or "-"},
+                    "resource_arn": {"S": target.resource_arn},
+                    "resource_id": {"S": target.resource_id},
+                    "resource_type": {"S": target.resource_type},
+                    "actor": {"S": target.principal_arn or "-"},
+                    "facts": {"S": _dynamo(target.facts)},
+                }
+            )
         for key in ("finding_id", "notification_id"):
             value = getattr(result, key)
             if value:
@@ -172,7 +174,7 @@ class AuditLog:
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, typed in item.items():
-        (kind, value), = typed.items()
+        ((kind, value),) = typed.items()
         if kind == "N":
             out[key] = Decimal(value)
         elif key in ("actions", "before", "after", "undo", "facts"):

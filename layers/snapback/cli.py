@@ -1,10 +1,10 @@
 """`snapback` / `python -m snapback`: the operator's command line.
 
-    handle EVENT...   run events exactly as the Lambda would (AWS_ENDPOINT_URL: moto or real AWS)
-    demo              the embedded default: a simulated org in moto, an attack, its remediation
-    undo AUDIT_ID     restore the before state recorded by an audit item
-    status            what Snapback has done recently (from the audit table)
-    remediations      the registry: names, triggers, permissions
+handle EVENT...   run events exactly as the Lambda would (AWS_ENDPOINT_URL: moto or real AWS)
+demo              the embedded default: a simulated org in moto, an attack, its remediation
+undo AUDIT_ID     restore the before state recorded by an audit item
+status            what Snapback has done recently (from the audit table)
+remediations      the registry: names, triggers, permissions
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def read_config(path: str | None) -> Config:
     return load_config(path or DEFAULT_CONFIG, registry.names())
 
 
-def build_runtime(config: Config, *, dry_run: bool = False, org: OrgDirectory | None = None,
-                  org_reader_role: str | None = None) -> Runtime:
+def build_runtime(
+    config: Config, *, dry_run: bool = False, org: OrgDirectory | None = None, org_reader_role: str | None = None
+) -> Runtime:
     clients = Clients(region=config.home_region, member_role_name=config.member_role_name)
     return Runtime(
         config=config,
@@ -67,20 +68,42 @@ def handle_files(runtime: Runtime, paths: Sequence[str], out: Any = sys.stdout) 
         try:
             raw = Path(path).read_text()
         except OSError as err:
-            print(json.dumps({"source": path, "remediations": [], "outcome": "REJECTED", "actions": [],
-                              "reason": f"cannot read file: {err.strerror}"}), file=out, flush=True)
+            print(
+                json.dumps(
+                    {
+                        "source": path,
+                        "remediations": [],
+                        "outcome": "REJECTED",
+                        "actions": [],
+                        "reason": f"cannot read file: {err.strerror}",
+                    }
+                ),
+                file=out,
+                flush=True,
+            )
             continue
         try:
             results = runtime.process(raw)
             line = _line(path, results)
         except SnapbackError as err:
             retryable = type(err).__name__ == "RetryableError"
-            line = {"source": path, "remediations": [], "outcome": "FAILED", "actions": [],
-                    "reason": f"{type(err).__name__}: {err}", "retryable": retryable}
+            line = {
+                "source": path,
+                "remediations": [],
+                "outcome": "FAILED",
+                "actions": [],
+                "reason": f"{type(err).__name__}: {err}",
+                "retryable": retryable,
+            }
         except Exception as err:  # noqa: BLE001 - an internal error is reported, never a traceback
             status = 2
-            line = {"source": path, "remediations": [], "outcome": "ERROR", "actions": [],
-                    "reason": f"internal error {type(err).__name__}: {err}"}
+            line = {
+                "source": path,
+                "remediations": [],
+                "outcome": "ERROR",
+                "actions": [],
+                "reason": f"internal error {type(err).__name__}: {err}",
+            }
         print(json.dumps(line, default=str), file=out, flush=True)
     return status
 
@@ -98,13 +121,25 @@ def undo(runtime: Runtime, audit_id: str) -> dict[str, Any]:
         raise SnapbackError(f"audit {audit_id} ({item.get('outcome')}) changed nothing; there is nothing to undo")
     remediation = registry.get(item["remediation"])()
     target = Target(
-        account=item["account"], region=item["region"], resource_type=item["resource_type"],
-        resource_id=item["resource_id"], resource_arn=item["resource_arn"], idempotency_key=f"undo#{audit_id}",
+        account=item["account"],
+        region=item["region"],
+        resource_type=item["resource_type"],
+        resource_id=item["resource_id"],
+        resource_arn=item["resource_arn"],
+        idempotency_key=f"undo#{audit_id}",
     )
     session = runtime.clients.member(target.account, target.region, remediation.name)
     actions = remediation.undo(session, target, item["undo"])
-    result = Result(Outcome.REMEDIATED, f"undo of {audit_id}", remediation=remediation.name, mode="undo",
-                    target=target, actions=actions, before=item.get("after"), after=item.get("before"))
+    result = Result(
+        Outcome.REMEDIATED,
+        f"undo of {audit_id}",
+        remediation=remediation.name,
+        mode="undo",
+        target=target,
+        actions=actions,
+        before=item.get("after"),
+        after=item.get("before"),
+    )
     undo_id = f"{audit_id}-undo"
     runtime.audit.write(result, undo_id)
     runtime.audit.update(audit_id, undone_by=undo_id)
@@ -133,8 +168,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(report_path=args.report)
     if args.command == "remediations":
         for r in registry.all_remediations():
-            print(json.dumps({"name": r.name, "summary": r.summary, "permissions": list(r.permissions),
-                              "triggers": [{"id": t.id, "pattern": t.pattern} for t in r.triggers]}))
+            print(
+                json.dumps(
+                    {
+                        "name": r.name,
+                        "summary": r.summary,
+                        "permissions": list(r.permissions),
+                        "triggers": [{"id": t.id, "pattern": t.pattern} for t in r.triggers],
+                    }
+                )
+            )
         return 0
     try:
         config = read_config(args.config)
@@ -149,7 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(undo(runtime, args.audit_id), default=str))
         elif args.command == "status":
             for item in runtime.audit.scan(limit=200):
-                print(json.dumps({k: item.get(k) for k in ("audit_id", "remediation", "outcome", "account", "resource_arn", "reason")}, default=str))
+                print(
+                    json.dumps(
+                        {k: item.get(k) for k in ("audit_id", "remediation", "outcome", "account", "resource_arn", "reason")},
+                        default=str,
+                    )
+                )
     except SnapbackError as err:
         print(f"snapback {args.command}: {err}", file=sys.stderr)
         return 1

@@ -17,7 +17,8 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from snapback import __version__
 from snapback.errors import PermanentError, RetryableError
@@ -29,13 +30,30 @@ BOTO_CONFIG = BotoConfig(
     user_agent_extra=f"snapback/{__version__}",
 )
 
-THROTTLING = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
-    "ProvisionedThroughputExceededException", "RequestLimitExceeded", "SlowDown", "RequestThrottled",
-    "LimitExceededException", "PriorRequestNotComplete", "TransactionInProgressException", "EC2ThrottledException",
-    "InternalError", "InternalFailure", "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException",
-    "RequestTimeout", "RequestTimeoutException",
-})
+THROTTLING = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "RequestThrottled",
+        "LimitExceededException",
+        "PriorRequestNotComplete",
+        "TransactionInProgressException",
+        "EC2ThrottledException",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
 _SOURCE_IDENTITY = re.compile(r"[^\w+=,.@-]")
 
 

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,7 @@ class Exemption:
     def active(self, today: date) -> bool:
         return self.expires is None or today <= self.expires
 
-    def matches(
-        self, *, remediation: str, account: str, resource_arn: str, principal_arn: str | None, today: date
-    ) -> bool:
+    def matches(self, *, remediation: str, account: str, resource_arn: str, principal_arn: str | None, today: date) -> bool:
         if not self.active(today):
             return False
         checks = (
@@ -85,7 +83,7 @@ class Config:
     def exemption_for(
         self, *, remediation: str, account: str, resource_arn: str, principal_arn: str | None, today: date | None = None
     ) -> Exemption | None:
-        day = today or datetime.now(timezone.utc).date()
+        day = today or datetime.now(UTC).date()
         for exemption in self.exemptions:
             if exemption.matches(
                 remediation=remediation, account=account, resource_arn=resource_arn, principal_arn=principal_arn, today=day
@@ -100,9 +98,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["modes"] = dict(self.modes)
-        data["exemptions"] = [
-            {**asdict(e), "expires": e.expires.isoformat() if e.expires else None} for e in self.exemptions
-        ]
+        data["exemptions"] = [{**asdict(e), "expires": e.expires.isoformat() if e.expires else None} for e in self.exemptions]
         data["remediations"] = {"default_mode": data.pop("default_mode"), **{k: {"mode": v} for k, v in self.modes.items()}}
         data.pop("modes")
         return data
@@ -161,7 +157,9 @@ class _Validator:
             return ""
         return value
 
-    def string_list(self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str], fix: str, required: bool) -> tuple[str, ...]:
+    def string_list(
+        self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str], fix: str, required: bool
+    ) -> tuple[str, ...]:
         value = data.get(key, [] if not required else None)
         if not isinstance(value, list) or (required and not value):
             self.fail(key, "must be a non-empty list" if required else "must be a list", fix)
@@ -178,7 +176,9 @@ class _Validator:
         if not isinstance(data, Mapping):
             raise ConfigError(["the file must be a YAML mapping at the top level; fix: start from the sample snapback.yaml"])
         account_fix = "a 12-digit AWS account id, quoted"
-        org = self.string(data, "organization_id", _ORG, "the id from `aws organizations describe-organization`, like o-a1b2c3d4e5")
+        org = self.string(
+            data, "organization_id", _ORG, "the id from `aws organizations describe-organization`, like o-a1b2c3d4e5"
+        )
         mgmt = self.string(data, "management_account", _ACCOUNT, account_fix)
         sec = self.string(data, "security_account", _ACCOUNT, account_fix)
         home = self.string(data, "home_region", _REGION, "a Region name such as us-east-1")
@@ -196,18 +196,37 @@ class _Validator:
         role = data.get("member_role_name", MEMBER_ROLE_NAME)
         if not isinstance(role, str) or not re.match(r"^[\w+=,.@-]{1,64}$", role):
             self.fail("member_role_name", f"invalid ({role!r})", "an IAM role name")
-        unknown = sorted(set(data) - {
-            "organization_id", "management_account", "security_account", "home_region", "regions", "target_ous",
-            "remediations", "exemptions", "notifications", "member_role_name",
-        })
+        unknown = sorted(
+            set(data)
+            - {
+                "organization_id",
+                "management_account",
+                "security_account",
+                "home_region",
+                "regions",
+                "target_ous",
+                "remediations",
+                "exemptions",
+                "notifications",
+                "member_role_name",
+            }
+        )
         for key in unknown:
             self.fail(key, "unknown setting", "remove it or check its spelling against the README's config reference")
         if self.problems:
             raise ConfigError(self.problems)
         return Config(
-            organization_id=org, management_account=mgmt, security_account=sec, home_region=home, regions=regions,
-            target_ous=ous, default_mode=default_mode, modes=modes, exemptions=exemptions,
-            notifications=notifications, member_role_name=role,
+            organization_id=org,
+            management_account=mgmt,
+            security_account=sec,
+            home_region=home,
+            regions=regions,
+            target_ous=ous,
+            default_mode=default_mode,
+            modes=modes,
+            exemptions=exemptions,
+            notifications=notifications,
+            member_role_name=role,
         )
 
     def remediations(self, data: Any) -> tuple[str, dict[str, str]]:

@@ -27,6 +27,10 @@ class MalformedEvent(SnapbackError):
 class NotApplicable(SnapbackError):
     """The event parsed, but this remediation has nothing to do with it (SKIPPED)."""
 
+    def __init__(self, reason: str, target: object | None = None):
+        super().__init__(reason)
+        self.target = target  # the resource it named, when known, for the audit record
+
 
 class RetryableError(SnapbackError):
     """Throttling, 5xx, timeouts: raise so that the platform retries the event."""

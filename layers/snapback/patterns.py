@@ -118,7 +118,7 @@ def _numeric(spec: list[Any], value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     ops = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__, "=": float.__eq__}
-    for op, bound in zip(spec[::2], spec[1::2]):
+    for op, bound in zip(spec[::2], spec[1::2], strict=False):
         if not ops[op](float(value), float(bound)):
             return False
     return True

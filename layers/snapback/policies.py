@@ -14,12 +14,28 @@ from typing import Any
 from snapback.errors import MalformedEvent
 
 # Condition keys that make an otherwise public grant non-public when given fixed values.
-RESTRICTING_KEYS = frozenset(k.lower() for k in (
-    "aws:SourceIp", "aws:SourceArn", "aws:SourceVpc", "aws:SourceVpce", "aws:SourceOwner", "aws:SourceAccount",
-    "aws:SourceOrgID", "aws:SourceOrgPaths", "aws:PrincipalOrgID", "aws:PrincipalOrgPaths", "aws:PrincipalAccount",
-    "aws:PrincipalArn", "aws:userid", "aws:username", "s3:DataAccessPointArn", "s3:DataAccessPointAccount",
-    "s3:x-amz-server-side-encryption-aws-kms-key-id",
-))
+RESTRICTING_KEYS = frozenset(
+    k.lower()
+    for k in (
+        "aws:SourceIp",
+        "aws:SourceArn",
+        "aws:SourceVpc",
+        "aws:SourceVpce",
+        "aws:SourceOwner",
+        "aws:SourceAccount",
+        "aws:SourceOrgID",
+        "aws:SourceOrgPaths",
+        "aws:PrincipalOrgID",
+        "aws:PrincipalOrgPaths",
+        "aws:PrincipalAccount",
+        "aws:PrincipalArn",
+        "aws:userid",
+        "aws:username",
+        "s3:DataAccessPointArn",
+        "s3:DataAccessPointAccount",
+        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    )
+)
 _OPEN_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
 
 
@@ -82,6 +98,7 @@ def _restricted(condition: Any) -> bool:
 def public_statements(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The Allow statements of a resource policy that grant access to anyone."""
     return [
-        s for s in statements(doc)
+        s
+        for s in statements(doc)
         if s.get("Effect") == "Allow" and _principal_is_everyone(s.get("Principal")) and not _restricted(s.get("Condition"))
     ]

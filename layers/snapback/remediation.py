@@ -43,7 +43,9 @@ class Trigger:
     pattern: Mapping[str, Any]
 
 
-def cloudtrail_pattern(source: str, event_source: str, event_names: list[str], member_role: str = "snapback-remediator") -> dict[str, Any]:
+def cloudtrail_pattern(
+    source: str, event_source: str, event_names: list[str], member_role: str = "snapback-remediator"
+) -> dict[str, Any]:
     """Successful CloudTrail calls of `event_names`, excluding Snapback's own role (loop guard)."""
     return {
         "source": [source],
@@ -115,7 +117,9 @@ class Remediation(ABC):
         try:
             target = self.resolve(event, call)
         except NotApplicable as err:
-            return Result(Outcome.SKIPPED, f"not applicable: {err}")
+            return Result(
+                Outcome.SKIPPED, f"not applicable: {err}", target=err.target if isinstance(err.target, Target) else None
+            )
         except MalformedEvent as err:
             return Result(Outcome.REJECTED, str(err))
         if target.account not in self._accounts_event_may_name(event, runtime):
@@ -170,12 +174,23 @@ class Remediation(ABC):
             return Result(Outcome.FAILED, str(err), mode=mode)
         if not self.is_compliant(after):
             return Result(
-                Outcome.FAILED, "verification failed: state still not compliant after apply",
-                mode=mode, actions=planned, before=before, after=after, undo=undo,
+                Outcome.FAILED,
+                "verification failed: state still not compliant after apply",
+                mode=mode,
+                actions=planned,
+                before=before,
+                after=after,
+                undo=undo,
             )
         return Result(
-            Outcome.REMEDIATED, "remediated and verified", mode=mode, actions=planned, before=before, after=after,
-            undo=undo, source_identity=session.source_identity,
+            Outcome.REMEDIATED,
+            "remediated and verified",
+            mode=mode,
+            actions=planned,
+            before=before,
+            after=after,
+            undo=undo,
+            source_identity=session.source_identity,
         )
 
     # -- guards ------------------------------------------------------------------------------------
@@ -187,9 +202,11 @@ class Remediation(ABC):
                 return f"the call failed ({call.error_code}); nothing changed"
             role = runtime.config.member_role_name
             actor = call.actor
-            if (actor.arn and f":assumed-role/{role}/" in actor.arn) or (
-                actor.session_issuer_arn and actor.session_issuer_arn.endswith(f":role/{role}")
-            ) or (actor.source_identity or "").startswith(source_identity("")):
+            if (
+                (actor.arn and f":assumed-role/{role}/" in actor.arn)
+                or (actor.session_issuer_arn and actor.session_issuer_arn.endswith(f":role/{role}"))
+                or (actor.source_identity or "").startswith(source_identity(""))
+            ):
                 return "loop guard: the actor is Snapback's own remediator role"
         if not runtime.org.contains(event.account):
             return f"account {event.account} is not in organization {runtime.config.organization_id}"

@@ -73,14 +73,20 @@ class OrganizationsDirectory:
         import boto3
 
         return boto3.session.Session().client(
-            "organizations", region_name="us-east-1", endpoint_url=self.clients.endpoint_url,
-            aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"],
+            "organizations",
+            region_name="us-east-1",
+            endpoint_url=self.clients.endpoint_url,
+            aws_access_key_id=c["AccessKeyId"],
+            aws_secret_access_key=c["SecretAccessKey"],
+            aws_session_token=c["SessionToken"],
         )
 
     def _refresh(self) -> None:
         try:
             pages = self._client().get_paginator("list_accounts").paginate()
-            self._members = frozenset(a["Id"] for page in pages for a in page["Accounts"] if a.get("Status", "ACTIVE") == "ACTIVE")
+            self._members = frozenset(
+                a["Id"] for page in pages for a in page["Accounts"] if a.get("Status", "ACTIVE") == "ACTIVE"
+            )
         except (ClientError, BotoCoreError) as err:
             raise classify(err) from err
         self._loaded_at = time.monotonic()
@@ -198,7 +204,12 @@ class Runtime:
     def _dead_letter(self, envelope: Envelope, result: Result) -> None:
         if not self.dead_letter_url:
             return
-        body = {"event": envelope.as_dict(), "remediation": result.remediation, "reason": result.reason, "audit_id": result.audit_id}
+        body = {
+            "event": envelope.as_dict(),
+            "remediation": result.remediation,
+            "reason": result.reason,
+            "audit_id": result.audit_id,
+        }
         try:
             self.clients.client("sqs").send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(body, default=str))
         except (ClientError, BotoCoreError) as err:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -51,7 +51,7 @@ def build_finding(result: Result, remediation: type[Remediation], account: str, 
     """An ASFF finding (BatchImportFindings) for one outcome; the caller's account owns it."""
     target = result.target
     assert target is not None
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     facts = target.facts
     undo = undo_command(result)
     description = f"{facts.get('summary', remediation.summary)}. Outcome: {result.outcome.value} ({result.reason})."
@@ -77,12 +77,14 @@ def build_finding(result: Result, remediation: type[Remediation], account: str, 
             "snapback/event_id": result.event_id or "",
             "snapback/remediation": remediation.name,
         },
-        "Resources": [{
-            "Type": target.resource_type,
-            "Id": target.resource_arn,
-            "Region": target.region or region,
-            "Details": {"Other": {"AccountId": target.account}},
-        }],
+        "Resources": [
+            {
+                "Type": target.resource_type,
+                "Id": target.resource_arn,
+                "Region": target.region or region,
+                "Details": {"Other": {"AccountId": target.account}},
+            }
+        ],
         "RecordState": "ACTIVE",
         "Workflow": {"Status": _WORKFLOW.get(result.outcome, "NEW")},
     }
@@ -105,13 +107,17 @@ class FindingImporter:
         imported: list[str] = []
         for start in range(0, len(findings), MAX_BATCH):
             batch = list(findings[start : start + MAX_BATCH])
-            response = _with_backoff(lambda: client.batch_import_findings(Findings=batch))
+            response = _with_backoff(client.batch_import_findings, Findings=batch)
             failed = {f["Id"]: f for f in response.get("FailedFindings", [])}
             imported.extend(f["Id"] for f in batch if f["Id"] not in failed)
             if failed:
                 first = next(iter(failed.values()))
-                raise classify(ClientError({"Error": {"Code": first.get("ErrorCode", "ImportFailed"),
-                                                      "Message": first.get("ErrorMessage", "")}}, "BatchImportFindings"))
+                raise classify(
+                    ClientError(
+                        {"Error": {"Code": first.get("ErrorCode", "ImportFailed"), "Message": first.get("ErrorMessage", "")}},
+                        "BatchImportFindings",
+                    )
+                )
         return imported
 
 
@@ -125,17 +131,22 @@ class FindingWorkflow:
         processed: list[Mapping[str, str]] = []
         for start in range(0, len(identifiers), MAX_BATCH):
             batch = [{"Id": i["Id"], "ProductArn": i["ProductArn"]} for i in identifiers[start : start + MAX_BATCH]]
-            response = _with_backoff(lambda: self.client.batch_update_findings(
+            response = _with_backoff(
+                self.client.batch_update_findings,
                 FindingIdentifiers=batch,
                 Workflow={"Status": status},
                 Note={"Text": truncate(note, NOTE_LIMIT), "UpdatedBy": "snapback"},
-            ))
+            )
             processed.extend(response.get("ProcessedFindings", []))
             unprocessed = response.get("UnprocessedFindings", [])
             if unprocessed:
                 first = unprocessed[0]
-                raise classify(ClientError({"Error": {"Code": first.get("ErrorCode", "UpdateFailed"),
-                                                      "Message": first.get("ErrorMessage", "")}}, "BatchUpdateFindings"))
+                raise classify(
+                    ClientError(
+                        {"Error": {"Code": first.get("ErrorCode", "UpdateFailed"), "Message": first.get("ErrorMessage", "")}},
+                        "BatchUpdateFindings",
+                    )
+                )
         return processed
 
 
@@ -143,13 +154,13 @@ def truncate(text: str, limit: int, marker: str = "…") -> str:
     return text if len(text) <= limit else text[: limit - len(marker)] + marker
 
 
-def _with_backoff(call: Any, attempts: int = 4) -> Any:
+def _with_backoff(call: Any, attempts: int = 4, **kwargs: Any) -> Any:
     """Security Hub allows 10 TPS (burst 30): retry throttling a few times before raising."""
     from snapback.errors import RetryableError
 
     for attempt in range(attempts):
         try:
-            return call()
+            return call(**kwargs)
         except (ClientError, BotoCoreError) as err:
             mapped = classify(err)
             if not isinstance(mapped, RetryableError) or attempt == attempts - 1:

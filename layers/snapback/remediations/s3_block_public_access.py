@@ -34,7 +34,13 @@ from snapback.remediation import Remediation, Trigger, cloudtrail_pattern
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 PUBLIC_CANNED = frozenset({"public-read", "public-read-write", "authenticated-read"})
-GRANT_HEADERS = ("x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp", "x-amz-grant-write-acp", "x-amz-grant-full-control")
+GRANT_HEADERS = (
+    "x-amz-grant-read",
+    "x-amz-grant-write",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write-acp",
+    "x-amz-grant-full-control",
+)
 
 
 def _first(value: Any) -> Any:
@@ -73,7 +79,8 @@ class S3BlockPublicAccess(Remediation):
             id="cloudtrail",
             description="Bucket policy, ACL or public access block changed",
             pattern=cloudtrail_pattern(
-                "aws.s3", "s3.amazonaws.com",
+                "aws.s3",
+                "s3.amazonaws.com",
                 ["PutBucketPolicy", "PutBucketAcl", "DeleteBucketPublicAccessBlock", "PutBucketPublicAccessBlock"],
             ),
         ),
@@ -87,8 +94,7 @@ class S3BlockPublicAccess(Remediation):
         bucket = call.request.get("bucketName")
         if not isinstance(bucket, str) or not bucket:
             raise NotApplicable(f"{call.event_name} names no bucket (requestParameters.bucketName missing)")
-        why = self._why_public(call)
-        return Target(
+        target = Target(
             account=event.account,
             region=call.region or event.region,
             resource_type="AwsS3Bucket",
@@ -97,7 +103,7 @@ class S3BlockPublicAccess(Remediation):
             idempotency_key=f"ct#{call.event_id}" if call.event_id else f"s3#{event.account}#{bucket}#{call.event_time}",
             principal_arn=call.actor.arn,
             facts={
-                "summary": f"{call.event_name} on bucket {bucket}: {why}",
+                "summary": f"{call.event_name} on bucket {bucket}",
                 "event_name": call.event_name,
                 "event_id": call.event_id,
                 "event_time": call.event_time,
@@ -106,6 +112,12 @@ class S3BlockPublicAccess(Remediation):
                 "user_agent": call.user_agent,
             },
         )
+        try:
+            why = self._why_public(call)
+        except NotApplicable as err:
+            raise NotApplicable(str(err), target) from None
+        target.facts["summary"] += f": {why}"
+        return target
 
     def _why_public(self, call: CloudTrailCall) -> str:
         request = call.request
@@ -113,7 +125,9 @@ class S3BlockPublicAccess(Remediation):
             grants = public_statements(load_document(request.get("bucketPolicy")))
             if not grants:
                 raise NotApplicable("the new bucket policy grants nothing to the public")
-            actions = sorted({str(a) for s in grants for a in (s.get("Action") if isinstance(s.get("Action"), list) else [s.get("Action")])})
+            actions = sorted(
+                {str(a) for s in grants for a in (s.get("Action") if isinstance(s.get("Action"), list) else [s.get("Action")])}
+            )
             return f"policy allows {', '.join(actions)} to everyone"
         if call.event_name == "PutBucketAcl":
             grants = public_acl_grants(request)
@@ -126,7 +140,9 @@ class S3BlockPublicAccess(Remediation):
             if isinstance(config, Mapping) and not off:
                 raise NotApplicable("the new public access block keeps every setting on")
             return f"public access block weakened ({', '.join(off) or 'settings unreadable'} off)"
-        return "public access block deleted"
+        if call.event_name == "DeleteBucketPublicAccessBlock":
+            return "public access block deleted"
+        raise NotApplicable(f"{call.event_name} does not expose a bucket")
 
     def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
         try:

@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` and `make test`. Both set up a fresh machine
+# themselves (.venv from requirements.txt, the pinned CDK CLI from package-lock.json).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+NODE_STAMP := node_modules/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint format synth clean
+
+$(STAMP):
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: $(STAMP)
+	$(PY) -m snapback demo
+
+test: $(STAMP) $(NODE_STAMP) lint
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff format --check layers functions stacks tests app.py bench
+	$(PY) -m ruff check layers functions stacks tests app.py bench
+
+format: $(STAMP)
+	$(PY) -m ruff format layers functions stacks tests app.py bench
+	$(PY) -m ruff check --fix layers functions stacks tests app.py bench
+
+synth: $(STAMP) $(NODE_STAMP)
+	npx cdk synth --no-notices -q
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out demo-report.json

@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+from snapback import registry
+from snapback.config import Config, load_config
+from snapback.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_sample_config_is_valid_and_round_trips_through_the_lambda_environment():
+    config = load_config(ROOT / "snapback.yaml", registry.names())
+    again = Config.from_env({"SNAPBACK_CONFIG": config.to_json()})
+    assert again == config
+    assert config.mode_for("s3_block_public_access") in ("enforce", "notify", "dry-run")
+
+
+def test_every_problem_names_its_field_and_the_fix(tmp_path):
+    bad = tmp_path / "snapback.yaml"
+    bad.write_text(
+        "organization_id: org-1\nmanagement_account: '12'\nsecurity_account: '222222222222'\nhome_region: mars-1\n"
+        "regions: [eu-west-1]\ntarget_ous: []\nremediations: {s3_block_public_access: {mode: enforcd}, nope: {mode: enforce}}\n"
+        "exemptions: [{accounts: ['1']}]\ntypo: 1\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(bad, registry.names())
+    text = str(err.value)
+    for field in (
+        "organization_id",
+        "management_account",
+        "home_region",
+        "target_ous",
+        "regions",
+        "remediations.s3_block_public_access.mode",
+        "remediations.nope",
+        "exemptions[0].reason",
+        "typo",
+    ):
+        assert f"field `{field}`" in text, field
+    assert "fix:" in text and "us-east-1" in text
+
+
+def test_exemptions_match_on_every_given_selector_and_expire(tmp_path):
+    config = Config.from_dict(
+        {
+            "organization_id": "o-abcdefghij",
+            "management_account": "111111111111",
+            "security_account": "222222222222",
+            "home_region": "us-east-1",
+            "regions": ["us-east-1"],
+            "target_ous": ["r-abcd"],
+            "exemptions": [
+                {"reason": "site", "resources": ["arn:aws:s3:::site-*"], "expires": "2020-01-01"},
+                {"reason": "break-glass", "principals": ["arn:aws:sts::*:assumed-role/BreakGlass/*"]},
+            ],
+        }
+    )
+    common = {"remediation": "s3_block_public_access", "account": "333333333333"}
+    assert config.exemption_for(**common, resource_arn="arn:aws:s3:::site-a", principal_arn=None) is None  # expired
+    hit = config.exemption_for(
+        **common, resource_arn="arn:aws:s3:::x", principal_arn="arn:aws:sts::3:assumed-role/BreakGlass/bob"
+    )
+    assert hit is not None and hit.reason == "break-glass"

@@ -1,0 +1,117 @@
+import json
+
+import pytest
+from snapback.errors import MalformedEvent
+from snapback.events import CLOUDTRAIL_API, CONSOLE_SIGNIN, GUARDDUTY_FINDING, SECURITYHUB_IMPORTED, normalise, parse_cloudtrail
+
+RECORD = {
+    "eventVersion": "1.09",
+    "eventSource": "s3.amazonaws.com",
+    "eventName": "PutBucketAcl",
+    "eventID": "e-1",
+    "awsRegion": "eu-west-1",
+    "recipientAccountId": "111122223333",
+    "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice", "accountId": "111122223333"},
+    "requestParameters": {"bucketName": "b"},
+}
+
+
+def test_envelope_passes_through_with_trusted_account():
+    env = {
+        "id": "1",
+        "source": "aws.s3",
+        "detail-type": CLOUDTRAIL_API,
+        "account": "444455556666",
+        "region": "us-east-1",
+        "time": "t",
+        "resources": [],
+        "detail": RECORD,
+    }
+    (event,) = normalise(env)
+    assert event.account == "444455556666" and event.shape == "envelope" and event.detail["eventName"] == "PutBucketAcl"
+
+
+def test_bare_record_is_wrapped_with_its_recipient_account():
+    (event,) = normalise(RECORD)
+    assert (event.source, event.detail_type, event.account, event.region, event.id) == (
+        "aws.s3",
+        CLOUDTRAIL_API,
+        "111122223333",
+        "eu-west-1",
+        "e-1",
+    )
+
+
+def test_log_file_yields_every_record():
+    events = normalise({"Records": [RECORD, {**RECORD, "eventID": "e-2"}]})
+    assert [e.id for e in events] == ["e-1", "e-2"]
+
+
+def test_sns_and_sqs_wrapped_messages_are_unwrapped():
+    sns = {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(RECORD)}}]}
+    sqs = {"Records": [{"eventSource": "aws:sqs", "body": json.dumps({"Records": [RECORD]})}]}
+    notification = {"Type": "Notification", "Message": json.dumps(RECORD)}
+    assert [e.id for e in normalise(sns) + normalise(sqs) + normalise(notification)] == ["e-1"] * 3
+
+
+def test_console_signin_record_gets_the_signin_detail_type():
+    (event,) = normalise(
+        {**RECORD, "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin", "eventType": "AwsConsoleSignIn"}
+    )
+    assert event.source == "aws.signin" and event.detail_type in CONSOLE_SIGNIN
+
+
+def test_bare_findings_are_recognised():
+    (gd,) = normalise(
+        {
+            "schemaVersion": "2.0",
+            "accountId": "111122223333",
+            "region": "us-east-1",
+            "type": "Backdoor:EC2/C&CActivity.B",
+            "service": {},
+        }
+    )
+    (sh,) = normalise(
+        {
+            "SchemaVersion": "2018-10-08",
+            "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty",
+            "AwsAccountId": "111122223333",
+            "Id": "f",
+        }
+    )
+    assert gd.detail_type == GUARDDUTY_FINDING and sh.detail_type == SECURITYHUB_IMPORTED and sh.region == "us-east-1"
+
+
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        ("not json", "not JSON"),
+        ([1, 2], "expected a JSON object"),
+        ({"hello": "world"}, "unrecognised shape"),
+        ({"source": "aws.s3", "detail-type": "x", "detail": {}}, "without an account"),
+        ({"source": "aws.s3", "detail-type": "x", "account": "1", "detail": "str"}, "detail is not an object"),
+        ({**RECORD, "recipientAccountId": None, "userIdentity": {"type": "AssumedRole"}}, "names no account"),
+        (
+            {
+                "Type": "Notification",
+                "Message": json.dumps(
+                    {
+                        "Type": "Notification",
+                        "Message": json.dumps(
+                            {"Type": "Notification", "Message": json.dumps({"Type": "Notification", "Message": "{}"})}
+                        ),
+                    }
+                ),
+            },
+            "nested too deeply",
+        ),
+    ],
+)
+def test_malformed_inputs_are_rejected_with_a_reason(raw, reason):
+    with pytest.raises(MalformedEvent, match=reason):
+        normalise(raw)
+
+
+def test_cloudtrail_call_tolerates_nulls_and_wrong_types():
+    call = parse_cloudtrail({**RECORD, "requestParameters": None, "userIdentity": "oops", "responseElements": []})
+    assert call.request == {} and call.actor.type == "Unknown" and call.response is None and not call.failed
