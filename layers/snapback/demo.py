@@ -32,7 +32,7 @@ import boto3
 from snapback import member_role, registry
 from snapback.clients import Clients
 from snapback.config import Config
-from snapback.outcomes import Outcome, Result
+from snapback.outcomes import Result
 from snapback.runtime import OrganizationsDirectory, Runtime
 
 REGION = "us-east-1"
@@ -371,107 +371,18 @@ def oncall_messages(org: LocalOrg) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
-def public_policy(bucket: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "PublicRead",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "s3:GetObject",
-                "Resource": f"arn:aws:s3:::{bucket}/*",
-            }
-        ],
-    }
+def discover_scenarios() -> list[Any]:
+    """Every module of snapback.scenarios, in ORDER: one attack scenario each, with a `run`."""
+    import importlib
+    import pkgutil
+
+    from snapback import scenarios
+
+    modules = [importlib.import_module(f"{scenarios.__name__}.{m.name}") for m in pkgutil.iter_modules(scenarios.__path__)]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
-def endpoint_only_policy(bucket: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ViaEndpointOnly",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "s3:GetObject",
-                "Resource": f"arn:aws:s3:::{bucket}/*",
-                "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-0a1b2c3d4e5f67890"}},
-            }
-        ],
-    }
-
-
-def scenario_public_bucket(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
-    """An attacker's foothold makes a bucket public in member-a; an internal bucket stays untouched."""
-    account = org.members["member-a"]
-    member = org.session(account)
-    s3 = member.client("s3")
-    exposed, internal = f"acme-customer-exports-{account}", f"acme-internal-reports-{account}"
-    for bucket in (exposed, internal):
-        s3.create_bucket(Bucket=bucket)
-
-    s3.put_bucket_policy(Bucket=exposed, Policy=json.dumps(public_policy(exposed)))
-    timeline.add("attack", f"member-a ({account}): bucket {exposed} policy now allows s3:GetObject to everyone")
-    emit(
-        member,
-        cloudtrail_record(
-            account,
-            "s3.amazonaws.com",
-            "PutBucketPolicy",
-            {
-                "bucketName": exposed,
-                "bucketPolicy": public_policy(exposed),
-                "host": [f"{exposed}.s3.amazonaws.com"],
-                "policy": [""],
-            },
-        ),
-    )
-    timeline.add("event", "CloudTrail PutBucketPolicy (public) -> member default bus")
-
-    s3.put_bucket_policy(Bucket=internal, Policy=json.dumps(endpoint_only_policy(internal)))
-    timeline.add("change", f"member-a: bucket {internal} policy allows reads only through a VPC endpoint")
-    emit(
-        member,
-        cloudtrail_record(
-            account,
-            "s3.amazonaws.com",
-            "PutBucketPolicy",
-            {"bucketName": internal, "bucketPolicy": endpoint_only_policy(internal)},
-        ),
-    )
-    timeline.add("event", "CloudTrail PutBucketPolicy (VPC-endpoint only) -> member default bus")
-
-    emit(
-        member,
-        cloudtrail_record(
-            account, "s3.amazonaws.com", "DeleteBucketPublicAccessBlock", {"bucketName": exposed}, actor="snapback-remediator"
-        ),
-    )
-    timeline.add("event", "CloudTrail DeleteBucketPublicAccessBlock by snapback-remediator (a loop) -> member default bus")
-
-    results = deliver(org, account, timeline, expect=2)
-
-    block = s3.get_public_access_block(Bucket=exposed)["PublicAccessBlockConfiguration"]
-    fixed = all(block.values()) and len(block) == 4
-    timeline.add("verify", f"{exposed} public access block read back as member-a: {block}")
-    internal_untouched = _has_no_block(s3, internal)
-    timeline.add("verify", f"{internal}: {'untouched (no block added)' if internal_untouched else 'CHANGED'}")
-    outcomes = {r.target.resource_id if r.target else "-": r.outcome.value for r in results}
-    return {
-        "name": "public_bucket",
-        "account": account,
-        "outcomes": outcomes,
-        "passed": fixed
-        and internal_untouched
-        and outcomes.get(exposed) == Outcome.REMEDIATED.value
-        and outcomes.get(internal) == Outcome.SKIPPED.value
-        and len(results) == 2,
-        "results": [r.as_dict() for r in results],
-    }
-
-
-def _has_no_block(s3: Any, bucket: str) -> bool:
+def has_no_block(s3: Any, bucket: str) -> bool:
     try:
         s3.get_public_access_block(Bucket=bucket)
     except s3.exceptions.ClientError as err:
@@ -494,7 +405,7 @@ def run_demo(report_path: str = "demo-report.json", out: Any = sys.stdout) -> in
             f"{len(registry.all_remediations())} remediation(s) registered; rules from their patterns on each member bus; "
             f"role {org.config.member_role_name} with {len(registry.member_permissions())} declared actions",
         )
-        scenarios = [scenario_public_bucket(org, timeline)]
+        scenarios = [scenario.run(org, timeline) for scenario in discover_scenarios()]
         messages = oncall_messages(org)
         for message in messages:
             timeline.add(

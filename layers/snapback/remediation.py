@@ -25,7 +25,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from snapback.clients import MemberSession, classify, error_code, source_identity
 from snapback.errors import MalformedEvent, NotApplicable, PermanentError
-from snapback.events import CLOUDTRAIL_API, CONSOLE_SIGNIN, CloudTrailCall, Envelope, parse_cloudtrail
+from snapback.events import (
+    CLOUDTRAIL_API,
+    CONSOLE_SIGNIN,
+    GUARDDUTY_FINDING,
+    SECURITYHUB_CUSTOM_ACTION,
+    SECURITYHUB_IMPORTED,
+    CloudTrailCall,
+    Envelope,
+    parse_cloudtrail,
+)
+from snapback.findings import TRUSTED_PRODUCT_PATTERN, AsffFinding, first_finding, parse_guardduty
 from snapback.outcomes import Outcome, Result, Severity, Target
 
 if TYPE_CHECKING:
@@ -59,6 +69,30 @@ def cloudtrail_pattern(
     }
 
 
+def guardduty_pattern(type_prefixes: list[str], min_severity: float = 0) -> dict[str, Any]:
+    """GuardDuty findings whose type starts with one of `type_prefixes` (and severity at least)."""
+    detail: dict[str, Any] = {"type": [{"prefix": p} for p in sorted(type_prefixes)]}
+    if min_severity:
+        detail["severity"] = [{"numeric": [">=", min_severity]}]
+    return {"source": ["aws.guardduty"], "detail-type": [GUARDDUTY_FINDING], "detail": detail}
+
+
+def securityhub_control_pattern(controls: list[str]) -> dict[str, Any]:
+    """New, active, FAILED control findings from AWS's own products only (never Snapback's)."""
+    return {
+        "source": ["aws.securityhub"],
+        "detail-type": [SECURITYHUB_IMPORTED],
+        "detail": {
+            "findings": {
+                "ProductArn": [{"wildcard": TRUSTED_PRODUCT_PATTERN}],
+                "Compliance": {"Status": ["FAILED"], "SecurityControlId": sorted(controls)},
+                "Workflow": {"Status": ["NEW"]},
+                "RecordState": ["ACTIVE"],
+            }
+        },
+    }
+
+
 class Remediation(ABC):
     """Subclass, set the class attributes, implement the hooks, decorate with `@register`."""
 
@@ -72,6 +106,19 @@ class Remediation(ABC):
     gone_codes: ClassVar[frozenset[str]] = frozenset()
     # Why there is no undo, for remediations that do not implement it.
     no_undo_reason: ClassVar[str | None] = None
+    # Security Hub control ids (e.g. "S3.8") whose FAILED findings this remediation fixes; a
+    # trigger for them is added automatically and `resolve_finding` names the resource.
+    controls: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("controls") and not any(t.id == "securityhub" for t in cls.triggers):
+            trigger = Trigger(
+                "securityhub",
+                f"Security Hub control failed: {', '.join(cls.controls)}",
+                securityhub_control_pattern(list(cls.controls)),
+            )
+            cls.triggers = (*cls.triggers, trigger)
 
     # -- hooks ---------------------------------------------------------------------------------
     @abstractmethod
@@ -91,6 +138,10 @@ class Remediation(ABC):
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         raise PermanentError(self.no_undo_reason or f"{self.name} has no undo")
+
+    def resolve_finding(self, event: Envelope, finding: AsffFinding) -> Target:
+        """The resource a Security Hub finding names (remediations that declare `controls`)."""
+        raise NotApplicable(f"{self.name} does not act on Security Hub findings")
 
     # -- the template method ---------------------------------------------------------------------
     def handle(self, event: Envelope, runtime: Runtime) -> Result:
@@ -115,7 +166,13 @@ class Remediation(ABC):
         if skip:
             return Result(Outcome.SKIPPED, skip)
         try:
-            target = self.resolve(event, call)
+            if event.detail_type in (SECURITYHUB_IMPORTED, SECURITYHUB_CUSTOM_ACTION):
+                finding = first_finding(event.detail)
+                if not finding.from_aws:
+                    return Result(Outcome.SKIPPED, f"untrusted product {finding.product_arn}: only AWS integrations are acted on")
+                target = self.resolve_finding(event, finding)
+            else:
+                target = self.resolve(event, call)
         except NotApplicable as err:
             return Result(
                 Outcome.SKIPPED, f"not applicable: {err}", target=err.target if isinstance(err.target, Target) else None
@@ -146,6 +203,10 @@ class Remediation(ABC):
         )
         if exemption:
             return Result(Outcome.EXEMPT, f"exempt: {exemption.reason}", mode=mode)
+        if isinstance(self, AlertRemediation):
+            if mode == "dry-run":
+                return Result(Outcome.DRY_RUN, "dry-run: alert recorded, nobody paged", mode=mode)
+            return Result(Outcome.NOTIFIED, self.alert_reason, mode=mode)
         session = runtime.clients.member(target.account, target.region, self.name)
         try:
             before = self.inspect(session, target)
@@ -208,6 +269,12 @@ class Remediation(ABC):
                 or (actor.source_identity or "").startswith(source_identity(""))
             ):
                 return "loop guard: the actor is Snapback's own remediator role"
+        if event.detail_type == GUARDDUTY_FINDING:
+            try:
+                if parse_guardduty(event.detail).sample:
+                    return "GuardDuty sample finding: never acted on"
+            except MalformedEvent:
+                pass  # resolve reports it
         if not runtime.org.contains(event.account):
             return f"account {event.account} is not in organization {runtime.config.organization_id}"
         return None
@@ -218,3 +285,25 @@ class Remediation(ABC):
         if event.account == runtime.config.security_account and event.source in ("aws.securityhub", "aws.guardduty"):
             return {a for a in runtime.org.accounts()}
         return {event.account}
+
+
+class AlertRemediation(Remediation):
+    """Tell on-call (critical), record, change nothing: for activity no policy can restrict.
+
+    Subclasses implement `resolve` only; the outcome is NOTIFIED (DRY_RUN in dry-run mode).
+    """
+
+    no_undo_reason: ClassVar[str | None] = "alert only: Snapback changes nothing"
+    alert_reason: ClassVar[str] = "alert only: on-call notified"
+
+    def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
+        return {}
+
+    def is_compliant(self, state: Mapping[str, Any]) -> bool:
+        return False
+
+    def plan(self, target: Target, state: Mapping[str, Any]) -> list[str]:
+        return []
+
+    def apply(self, session: MemberSession, target: Target, state: Mapping[str, Any]) -> dict[str, Any]:
+        raise AssertionError("alert remediations never apply")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from snapback.demo import Timeline, cloudtrail_record, deliver, emit, public_policy, run_demo
+from snapback.demo import Timeline, cloudtrail_record, deliver, emit, run_demo
+from snapback.scenarios.s3_public_bucket import public_policy
 from snapback.outcomes import Outcome
 
 
