@@ -6,8 +6,8 @@ import io
 import json
 
 from snapback.demo import Timeline, cloudtrail_record, deliver, emit, run_demo
-from snapback.scenarios.s3_public_bucket import public_policy
 from snapback.outcomes import Outcome
+from snapback.scenarios.s3_public_bucket import public_policy
 
 
 def test_events_are_routed_by_moto_eventbridge_with_the_registry_patterns(org):
