@@ -291,14 +291,14 @@ def cloudtrail_record(
 def emit(session: boto3.Session, record: dict[str, Any]) -> None:
     """Put a CloudTrail record on the member's default bus, as CloudTrail delivery does."""
     service = record["eventSource"].split(".")[0]
+    detail_type = "AWS Console Sign In via CloudTrail" if service == "signin" else "AWS API Call via CloudTrail"
+    emit_event(session, f"aws.{service}", detail_type, record)
+
+
+def emit_event(session: boto3.Session, source: str, detail_type: str, detail: dict[str, Any]) -> None:
+    """Put any AWS service event (GuardDuty finding, Config compliance change...) on the default bus."""
     response = session.client("events").put_events(
-        Entries=[
-            {
-                "Source": f"aws.{service}",
-                "DetailType": "AWS API Call via CloudTrail",
-                "Detail": json.dumps(record),
-            }
-        ]
+        Entries=[{"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}]
     )
     if response.get("FailedEntryCount"):
         raise RuntimeError(f"PutEvents failed: {response['Entries']}")

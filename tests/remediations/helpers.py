@@ -58,3 +58,19 @@ def inject_error(client: Any, operation: str, code: str, status: int = 403) -> N
         return response, {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}}
 
     client.meta.events.register(f"before-call.*.{operation}", answer)
+
+
+def service_event(source: str, detail_type: str, detail: dict[str, Any], account: str, region: str = "us-east-1") -> Envelope:
+    """An EventBridge envelope for a non-CloudTrail service event (GuardDuty, Security Hub, Config)."""
+    import uuid
+
+    return Envelope(
+        id=str(uuid.uuid4()),
+        source=source,
+        detail_type=detail_type,
+        account=account,
+        region=region,
+        time="2026-11-22T12:00:00Z",
+        resources=(),
+        detail=detail,
+    )
