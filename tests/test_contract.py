@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from snapback import member_role, registry
 from snapback.remediation import Remediation
 

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from snapback.demo import runtime_for
 from snapback.events import normalise
 from snapback.runtime import Runtime
-
 from tests.conftest import ROOT, SHARED_EVENTS
 
 TABLE = Path(__file__).with_name("expected.tsv")
@@ -49,6 +49,7 @@ def test_every_event_is_routed_and_handled_as_the_table_says(org):
 
 def test_in_process_routing_agrees_with_moto_eventbridge():
     from moto.events.models import EventPattern
+
     from snapback import registry
     from snapback.patterns import matches
 
@@ -74,6 +75,7 @@ def test_cli_handle_prints_one_json_line_per_file_and_exits_0(with_endpoint, tmp
     paths = [str(SHARED_EVENTS / f) for f in FILES]
     if with_endpoint:
         from moto.server import ThreadedMotoServer
+
         from snapback.demo import _free_port
 
         port = _free_port()

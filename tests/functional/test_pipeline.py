@@ -39,10 +39,9 @@ def test_events_are_routed_by_moto_eventbridge_with_the_registry_patterns(org):
 
 def test_lambda_handler_adapter(org, monkeypatch):
     """The function entry point: environment in, results out, exactly as deployed."""
+    import functions.remediate.handler as entry
     import snapback.runtime as runtime_module
     from snapback.demo import runtime_for
-
-    import functions.remediate.handler as entry
 
     account = org.members["member-a"]
     org.session(account).client("s3").create_bucket(Bucket="via-lambda")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+
 from snapback.demo import cloudtrail_record
 from snapback.events import CLOUDTRAIL_API, Envelope
 

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from snapback import registry
 from snapback.config import Config, load_config
 from snapback.errors import ConfigError

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from snapback.errors import MalformedEvent
 from snapback.events import CLOUDTRAIL_API, CONSOLE_SIGNIN, GUARDDUTY_FINDING, SECURITYHUB_IMPORTED, normalise, parse_cloudtrail
 

@@ -2,6 +2,7 @@ import json
 from urllib.parse import quote
 
 import pytest
+
 from snapback.errors import MalformedEvent
 from snapback.policies import load_document, public_statements
 

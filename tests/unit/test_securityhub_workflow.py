@@ -3,6 +3,7 @@
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from snapback.errors import PermanentError
 from snapback.securityhub import FindingWorkflow
 

@@ -1,0 +1,213 @@
+"""Slack rendering (golden files), limits, redaction, pacing, and 429 handling on a real local server."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from snapback import registry
+from snapback.errors import PermanentError, RetryableError
+from snapback.outcomes import Outcome
+from snapback.slack import (
+    FIELD_LIMIT,
+    HEADER_LIMIT,
+    MAX_BLOCKS,
+    TEXT_LIMIT,
+    SlackPoster,
+    deliver_batch,
+    plan_posts,
+    redact,
+    render,
+    urllib_sender,
+)
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+def notification(outcome: str = "REMEDIATED", remediation: str = "s3_block_public_access", **extra) -> dict:
+    message = {
+        "schema": "snapback.notification/1",
+        "severity": "HIGH",
+        "outcome": outcome,
+        "remediation": remediation,
+        "summary": "S3 bucket made public",
+        "reason": "remediated and verified",
+        "mode": "enforce",
+        "what_happened": {
+            "summary": "PutBucketPolicy on bucket exports: policy allows s3:GetObject to everyone",
+            "event_name": "PutBucketPolicy",
+            "event_id": "0f5e-11",
+            "event_time": "2026-11-22T10:00:00Z",
+            "actor": "arn:aws:sts::210987654321:assumed-role/dev/alice",
+            "source_ip": "198.51.100.23",
+        },
+        "where": {"account": "210987654321", "region": "us-east-1", "resource": "arn:aws:s3:::exports"},
+        "actions": ["s3:PutPublicAccessBlock on exports: turn on BlockPublicAcls, IgnorePublicAcls"],
+        "before": {"public_access_block": None},
+        "after": {"public_access_block": {"BlockPublicAcls": True}},
+        "audit_id": "20261122T100001Z-abc",
+        "finding_id": "snapback/s3_block_public_access/210987654321/us-east-1/exports",
+        "event_id": "evt-1",
+        "undo": "snapback undo 20261122T100001Z-abc" if outcome == "REMEDIATED" else None,
+    }
+    message.update(extra)
+    return message
+
+
+def check_limits(payload: dict) -> None:
+    assert payload["text"] and len(payload["blocks"]) <= MAX_BLOCKS
+    for block in payload["blocks"]:
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= HEADER_LIMIT
+        if block["type"] == "section":
+            if "text" in block:
+                assert len(block["text"]["text"]) <= TEXT_LIMIT
+            for item in block.get("fields", []):
+                assert len(item["text"]) <= FIELD_LIMIT
+            assert len(block.get("fields", [])) <= 10
+
+
+@pytest.mark.parametrize("outcome", [o.value for o in Outcome])
+def test_rendering_matches_the_golden_file_for_every_outcome(outcome):
+    payload = render(notification(outcome))
+    check_limits(payload)
+    golden = GOLDEN / f"slack_{outcome.lower()}.json"
+    if os.environ.get("SNAPBACK_UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+    assert payload == json.loads(golden.read_text())
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_remediation_renders_within_limits(name):
+    for outcome in Outcome:
+        payload = render(notification(outcome.value, name, summary=registry.get(name).summary))
+        check_limits(payload)
+        assert name in payload["text"]
+
+
+def test_huge_values_are_truncated_with_a_marker_and_documents_are_redacted():
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    message = notification(
+        summary="x" * 10_000,
+        before={"PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "*"}]}, "note": "y" * 5000},
+        what_happened={"summary": "z" * 9000, "actor": f"AKIAIOSFODNN7EXAMPLE with {secret}", "event_id": "e"},
+    )
+    payload = render(message)
+    check_limits(payload)
+    text = json.dumps(payload, ensure_ascii=False)
+    assert "truncated" in text and secret not in text and "AKIAIOSFODNN7EXAMPLE" not in text and "AKIA…MPLE" in text
+    assert '\\"Action\\": \\"*\\"' not in text and "[redacted]" in text
+    assert redact({"bucketPolicy": "{...}", "x": ["https://hooks.slack.com/services/T0/B0/xyz"]}) == {
+        "bucketPolicy": "[redacted]",
+        "x": ["[redacted webhook]"],
+    }
+
+
+def test_mrkdwn_is_escaped():
+    payload = render(notification(what_happened={"summary": "<script>&", "event_id": "e"}))
+    assert "&lt;script&gt;&amp;" in json.dumps(payload)
+
+
+def test_a_burst_of_200_becomes_one_digest_within_limits():
+    burst = [
+        notification(where={"account": "210987654321", "region": "us-east-1", "resource": f"arn:aws:s3:::b{i}"})
+        for i in range(200)
+    ]
+    posts = plan_posts(burst)
+    assert len(posts) == 1
+    check_limits(posts[0])
+    assert "200 outcomes" in posts[0]["text"]
+    assert len(plan_posts(burst[:3])) == 3
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_posts_are_paced_to_one_per_second():
+    clock = FakeClock()
+    sent = []
+    poster = SlackPoster(
+        "https://hooks.slack.com/x",
+        send=lambda url, body: (sent.append(body), (200, {}, b"ok"))[1],
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    for _ in range(5):
+        poster.post({"text": "t"})
+    assert len(sent) == 5 and clock.now >= 4 * 1.1
+
+
+class SlackStub(BaseHTTPRequestHandler):
+    """A local stand-in for the webhook: answers 429 with Retry-After first, then 200."""
+
+    answers: list[tuple[int, dict]] = []
+    bodies: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 - http.server API
+        length = int(self.headers["Content-Length"])
+        SlackStub.bodies.append(json.loads(self.rfile.read(length)))
+        status, headers = SlackStub.answers.pop(0) if SlackStub.answers else (200, {})
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(b"ok" if status == 200 else b"rate_limited")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def slack_server():
+    server = HTTPServer(("127.0.0.1", 0), SlackStub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    SlackStub.bodies.clear()
+    yield f"http://127.0.0.1:{server.server_port}/services/T/B/C"
+    server.shutdown()
+
+
+def test_429_retry_after_is_honoured_against_a_real_http_server(slack_server):
+    SlackStub.answers[:] = [(429, {"Retry-After": "2"}), (200, {})]
+    clock = FakeClock()
+    poster = SlackPoster(slack_server, send=urllib_sender, sleep=clock.sleep, clock=clock)
+    poster.post(render(notification()))
+    assert len(SlackStub.bodies) == 2 and 2.0 in clock.slept
+
+
+def test_persistent_failure_raises_retryable_so_the_queue_dead_letters_it(slack_server):
+    SlackStub.answers[:] = [(503, {})] * 4
+    poster = SlackPoster(slack_server, send=urllib_sender, sleep=lambda _: None)
+    with pytest.raises(RetryableError):
+        poster.post({"text": "t"})
+    SlackStub.answers[:] = [(400, {})]
+    with pytest.raises(PermanentError, match="HTTP 400"):
+        poster.post({"text": "t"})
+
+
+def test_sqs_batch_from_sns_is_delivered(slack_server):
+    SlackStub.answers[:] = []
+    batch = {
+        "Records": [
+            {"body": json.dumps(notification())},
+            {"body": json.dumps({"Type": "Notification", "Message": json.dumps(notification("FAILED"))})},
+            {"body": "garbage"},
+        ]
+    }
+    assert deliver_batch(batch, SlackPoster(slack_server, sleep=lambda _: None)) == 3
+    assert [b["text"].split(":")[0] for b in SlackStub.bodies] == ["[HIGH] REMEDIATED", "[HIGH] FAILED", "[MEDIUM] UNREADABLE"]
