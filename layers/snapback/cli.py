@@ -158,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_demo.add_argument("--report", default="demo-report.json", help="where to write the JSON report")
     p_undo = sub.add_parser("undo", help="undo a remediation by audit id")
     p_undo.add_argument("audit_id")
+    p_backtest = sub.add_parser("backtest", help="what would have fired on CloudTrail logs or event folders (no AWS calls)")
+    p_backtest.add_argument("paths", nargs="+", help="CloudTrail log files (.json, .json.gz) or folders of them / of events")
+    p_backtest.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p_backtest.add_argument("--accounts", default="", help="comma-separated org account ids (default: any account id)")
     sub.add_parser("status", help="recent outcomes from the audit table")
     sub.add_parser("remediations", help="list the registry")
     args = parser.parse_args(argv)
@@ -184,6 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
+    if args.command == "backtest":
+        from snapback.backtest import backtest, render_table
+
+        accounts = frozenset(a.strip() for a in args.accounts.split(",") if a.strip())
+        summary = backtest(config, args.paths, accounts=accounts).summary()
+        print(json.dumps(summary, indent=1, default=str) if args.json else render_table(summary))
+        return 0
     if args.command == "handle":
         return handle_files(build_runtime(config, dry_run=args.dry_run, org_reader_role=args.org_reader_role), args.events)
     runtime = build_runtime(config)

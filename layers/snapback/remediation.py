@@ -183,7 +183,7 @@ class Remediation(ABC):
             return Result(Outcome.SKIPPED, f"event from {event.account} names a resource in {target.account}", target=target)
 
         key = f"{self.name}#{target.idempotency_key}"
-        holder = runtime.ledger.claim(key)
+        holder = None if runtime.offline else runtime.ledger.claim(key)
         if holder is not None:
             return Result(Outcome.SKIPPED, f"duplicate: already handled (audit {holder})", target=target)
         try:
@@ -207,6 +207,13 @@ class Remediation(ABC):
             if mode == "dry-run":
                 return Result(Outcome.DRY_RUN, "dry-run: alert recorded, nobody paged", mode=mode)
             return Result(Outcome.NOTIFIED, self.alert_reason, mode=mode)
+        if runtime.offline:
+            return Result(
+                Outcome.DRY_RUN,
+                "backtest: would re-read the resource and remediate it if still non-compliant",
+                mode=mode,
+                actions=self._offline_plan(target),
+            )
         session = runtime.clients.member(target.account, target.region, self.name)
         try:
             before = self.inspect(session, target)
@@ -253,6 +260,12 @@ class Remediation(ABC):
             undo=undo,
             source_identity=session.source_identity,
         )
+
+    def _offline_plan(self, target: Target) -> list[str]:
+        try:
+            return self.plan(target, {})
+        except Exception:  # noqa: BLE001 - a plan from unknown state is best effort
+            return [f"{self.name} on {target.resource_arn}"]
 
     # -- guards ------------------------------------------------------------------------------------
     def _guard(self, event: Envelope, call: CloudTrailCall | None, runtime: Runtime) -> str | None:

@@ -120,6 +120,7 @@ class Runtime:
     emit_metrics: bool = False
     logger: Any = None
     observers: list[Sink] = field(default_factory=list)
+    offline: bool = False  # backtest: decide without calling AWS, record nothing
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -150,6 +151,8 @@ class Runtime:
         try:
             envelopes = normalise(raw)
         except MalformedEvent as err:
+            if self.offline:
+                return [Result(Outcome.REJECTED, f"malformed event: {err}")]
             return [self._reject(str(err), remediations)]
         results: list[Result] = []
         for envelope in envelopes:
@@ -159,7 +162,7 @@ class Runtime:
                 continue
             for name in names:
                 result = registry.get(name)().handle(envelope, self)
-                if result.outcome is Outcome.FAILED:
+                if result.outcome is Outcome.FAILED and not self.offline:
                     self._dead_letter(envelope, result)
                 results.append(result)
         return results
@@ -174,6 +177,9 @@ class Runtime:
 
     # -- recording -------------------------------------------------------------------------------
     def record(self, result: Result, remediation: type[Remediation]) -> Result:
+        if self.offline:
+            self._observe(result)
+            return result
         result.audit_id = new_audit_id()
         if result.outcome in REPORTED and result.target is not None:
             finding = build_finding(result, remediation, self.config.security_account, self.config.home_region)
