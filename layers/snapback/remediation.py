@@ -171,6 +171,7 @@ class Remediation(ABC):
                 if not finding.from_aws:
                     return Result(Outcome.SKIPPED, f"untrusted product {finding.product_arn}: only AWS integrations are acted on")
                 target = self.resolve_finding(event, finding)
+                target.facts["source_finding"] = {"Id": finding.id, "ProductArn": finding.product_arn}
             else:
                 target = self.resolve(event, call)
         except NotApplicable as err:
@@ -224,6 +225,7 @@ class Remediation(ABC):
                 return Result(Outcome.DRY_RUN, "dry-run: nothing changed", mode=mode, actions=planned, before=before)
             if mode == "notify":
                 return Result(Outcome.NOTIFIED, "notify mode: approval needed to act", mode=mode, actions=planned, before=before)
+            runtime.on_start(target, self)
             undo = self.apply(session, target, before)
             after = self.inspect(session, target)
         except ClientError as err:

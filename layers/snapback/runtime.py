@@ -26,9 +26,9 @@ from snapback.config import Config
 from snapback.errors import MalformedEvent
 from snapback.events import Envelope, normalise
 from snapback.notify import Notifier
-from snapback.outcomes import REPORTED, Outcome, Result
+from snapback.outcomes import REPORTED, Outcome, Result, Target
 from snapback.patterns import matches
-from snapback.securityhub import FindingImporter, build_finding
+from snapback.securityhub import FindingImporter, FindingWorkflow, build_finding, undo_command
 
 if TYPE_CHECKING:
     from snapback.remediation import Remediation
@@ -135,6 +135,10 @@ class Runtime:
         return FindingImporter(self.clients, self.config.security_account, self.config.home_region)
 
     @cached_property
+    def workflow(self) -> FindingWorkflow:
+        return FindingWorkflow(self.clients.client("securityhub", self.config.home_region))
+
+    @cached_property
     def notifier(self) -> Notifier:
         return Notifier(self.clients, self.topic_arn)
 
@@ -186,6 +190,15 @@ class Runtime:
             self.findings.import_findings([finding])
             result.finding_id = finding["Id"]
             result.notification_id = self.notifier.publish(result, remediation)
+        status = _SOURCE_WORKFLOW.get(result.outcome)
+        if status:
+            undo = undo_command(result)
+            note = f"Snapback {remediation.name}: {result.outcome.value} - {result.reason}. audit {result.audit_id}" + (
+                f". undo: {undo}" if undo else ""
+            )
+            problem = self._update_source_finding(result.target, status, note)
+            if problem:
+                result.reason = f"{result.reason}; {problem}"
         self.audit.write(result, result.audit_id)
         if result.claim:
             if result.outcome is Outcome.FAILED:
@@ -194,6 +207,22 @@ class Runtime:
                 self.ledger.complete(result.claim, result.audit_id)
         self._observe(result)
         return result
+
+    def on_start(self, target: Target, remediation: Remediation) -> None:
+        """Before acting on a Security Hub finding: mark it NOTIFIED so people see work in progress."""
+        self._update_source_finding(target, "NOTIFIED", f"Snapback {remediation.name}: remediating {target.resource_id}")
+
+    def _update_source_finding(self, target: Target | None, status: str, note: str) -> str | None:
+        source = target.facts.get("source_finding") if target else None
+        if not source:
+            return None
+        try:
+            self.workflow.update([source], status, note)
+        except Exception as err:  # noqa: BLE001 - the workflow update is bookkeeping; never undo a fix for it
+            if self.logger is not None:
+                self.logger.warning("source finding not updated", extra={"finding": source, "error": str(err)})
+            return f"source finding not updated ({type(err).__name__})"
+        return None
 
     def _observe(self, result: Result) -> None:
         if self.logger is not None:
@@ -220,6 +249,17 @@ class Runtime:
             self.clients.client("sqs").send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(body, default=str))
         except (ClientError, BotoCoreError) as err:
             raise classify(err) from err
+
+
+# The source Security Hub finding's workflow after each outcome (BatchUpdateFindings).
+_SOURCE_WORKFLOW = {
+    Outcome.REMEDIATED: "RESOLVED",
+    Outcome.ALREADY_COMPLIANT: "RESOLVED",
+    Outcome.NOTIFIED: "NOTIFIED",
+    Outcome.DRY_RUN: "NOTIFIED",
+    Outcome.FAILED: "NOTIFIED",
+    Outcome.EXEMPT: "NOTIFIED",
+}
 
 
 def table_name(config: Config) -> str:
