@@ -21,6 +21,7 @@ from snapback import registry
 from snapback.clients import Clients
 from snapback.config import Config, load_config
 from snapback.errors import ConfigError, SnapbackError
+from snapback.operations import approve, undo
 from snapback.outcomes import Outcome, Result
 from snapback.runtime import OrganizationsDirectory, OrgDirectory, Runtime, table_name, topic_arn
 
@@ -108,44 +109,6 @@ def handle_files(runtime: Runtime, paths: Sequence[str], out: Any = sys.stdout) 
     return status
 
 
-def undo(runtime: Runtime, audit_id: str) -> dict[str, Any]:
-    """Restore the before state of one audit item; idempotent (a second undo changes nothing)."""
-    from snapback.outcomes import Target
-
-    item = runtime.audit.get(audit_id)
-    if item is None:
-        raise SnapbackError(f"no audit item {audit_id}")
-    if item.get("undone_by"):
-        return {"audit_id": audit_id, "outcome": "ALREADY_UNDONE", "undone_by": item["undone_by"]}
-    if item.get("outcome") != Outcome.REMEDIATED.value or not item.get("undo"):
-        raise SnapbackError(f"audit {audit_id} ({item.get('outcome')}) changed nothing; there is nothing to undo")
-    remediation = registry.get(item["remediation"])()
-    target = Target(
-        account=item["account"],
-        region=item["region"],
-        resource_type=item["resource_type"],
-        resource_id=item["resource_id"],
-        resource_arn=item["resource_arn"],
-        idempotency_key=f"undo#{audit_id}",
-    )
-    session = runtime.clients.member(target.account, target.region, remediation.name)
-    actions = remediation.undo(session, target, item["undo"])
-    result = Result(
-        Outcome.REMEDIATED,
-        f"undo of {audit_id}",
-        remediation=remediation.name,
-        mode="undo",
-        target=target,
-        actions=actions,
-        before=item.get("after"),
-        after=item.get("before"),
-    )
-    undo_id = f"{audit_id}-undo"
-    runtime.audit.write(result, undo_id)
-    runtime.audit.update(audit_id, undone_by=undo_id)
-    return {"audit_id": audit_id, "outcome": "UNDONE", "undo_audit_id": undo_id, "actions": actions}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="snapback", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help=f"path to snapback.yaml (default: ./{DEFAULT_CONFIG}, or $SNAPBACK_CONFIG JSON)")
@@ -158,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_demo.add_argument("--report", default="demo-report.json", help="where to write the JSON report")
     p_undo = sub.add_parser("undo", help="undo a remediation by audit id")
     p_undo.add_argument("audit_id")
+    p_approve = sub.add_parser("approve", help="enforce what a notify-mode outcome proposed (human approval)")
+    p_approve.add_argument("audit_id")
+    p_approve.add_argument("--by", default=os.environ.get("USER", "cli"), help="who approves (recorded)")
     p_backtest = sub.add_parser("backtest", help="what would have fired on CloudTrail logs or event folders (no AWS calls)")
     p_backtest.add_argument("paths", nargs="+", help="CloudTrail log files (.json, .json.gz) or folders of them / of events")
     p_backtest.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -201,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "undo":
             print(json.dumps(undo(runtime, args.audit_id), default=str))
+        elif args.command == "approve":
+            print(json.dumps(approve(runtime, args.audit_id, args.by).as_dict(), default=str))
         elif args.command == "status":
             for item in runtime.audit.scan(limit=200):
                 print(

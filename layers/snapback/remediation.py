@@ -188,7 +188,7 @@ class Remediation(ABC):
         if holder is not None:
             return Result(Outcome.SKIPPED, f"duplicate: already handled (audit {holder})", target=target)
         try:
-            result = self._act(event, target, runtime)
+            result = self._act(target, runtime)
         except BaseException:
             runtime.ledger.release(key)
             raise
@@ -197,8 +197,27 @@ class Remediation(ABC):
         result.mode = result.mode or config.mode_for(self.name)
         return result
 
-    def _act(self, event: Envelope, target: Target, runtime: Runtime) -> Result:
-        mode = runtime.mode_for(self.name)
+    def approve(self, target: Target, runtime: Runtime, approver: str) -> Result:
+        """Enforce on a target that notify mode reported (human approval): same inspect-apply-verify."""
+        key = f"{self.name}#approve#{target.idempotency_key}"
+        holder = runtime.ledger.claim(key)
+        if holder is not None:
+            result = Result(Outcome.SKIPPED, f"duplicate: approval already handled (audit {holder})", target=target)
+        else:
+            try:
+                result = self._act(target, runtime, mode="enforce")
+            except BaseException:
+                runtime.ledger.release(key)
+                raise
+            result.target, result.claim = target, key
+            result.reason = f"{result.reason} (approved by {approver})"
+        result.remediation = self.name
+        result.mode = "enforce (approved)"
+        result.severity = self.severity
+        return runtime.record(result, self)
+
+    def _act(self, target: Target, runtime: Runtime, mode: str | None = None) -> Result:
+        mode = mode or runtime.mode_for(self.name)
         exemption = runtime.config.exemption_for(
             remediation=self.name, account=target.account, resource_arn=target.resource_arn, principal_arn=target.principal_arn
         )
