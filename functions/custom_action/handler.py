@@ -1,0 +1,9 @@
+"""Security Hub custom actions ("Snapback remediate", "Snapback undo") from the security account's
+default bus. An adapter only: the human approval path acts through the same remediations."""
+
+from snapback.operations import custom_action
+from snapback.runtime import lambda_runtime
+
+
+def handler(event: dict, context: object) -> list[dict]:
+    return custom_action(lambda_runtime(), event)
