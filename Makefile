@@ -9,6 +9,9 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+# Lint what exists: stacks/, app.py and bench/ arrive with the CDK app and the benchmarks.
+LINT_PATHS := $(wildcard layers functions stacks tests app.py bench)
+
 .PHONY: demo test lint format synth clean
 
 $(STAMP):
@@ -28,12 +31,12 @@ test: $(STAMP) $(NODE_STAMP) lint
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(PY) -m ruff format --check layers functions stacks tests app.py bench
-	$(PY) -m ruff check layers functions stacks tests app.py bench
+	$(PY) -m ruff format --check $(LINT_PATHS)
+	$(PY) -m ruff check $(LINT_PATHS)
 
 format: $(STAMP)
-	$(PY) -m ruff format layers functions stacks tests app.py bench
-	$(PY) -m ruff check --fix layers functions stacks tests app.py bench
+	$(PY) -m ruff format $(LINT_PATHS)
+	$(PY) -m ruff check --fix $(LINT_PATHS)
 
 synth: $(STAMP) $(NODE_STAMP)
 	npx cdk synth --no-notices -q

@@ -131,4 +131,3 @@ def _remediate_aws_finding(runtime: Runtime, event: Any, finding: Any) -> list[R
         target.facts["source_finding"] = {"Id": finding.id, "ProductArn": finding.product_arn}
         results.append(remediation.approve(target, runtime, "Security Hub custom action"))
     return results
-

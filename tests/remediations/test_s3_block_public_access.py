@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import pytest
+
 from snapback import registry
 from snapback.config import Exemption
 from snapback.demo import runtime_for
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
-
 from tests.remediations.helpers import case_event, inject_error, load_cases
 
 NAME = "s3_block_public_access"
@@ -59,7 +59,7 @@ def test_fixture_case(org, case):
 
 
 def test_undo_restores_the_exact_previous_block_and_is_idempotent(org):
-    from snapback.cli import undo
+    from snapback.operations import undo
 
     s3, account, bucket = make_bucket(org, "partial")
     runtime = runtime_for(org, NAME)
@@ -161,7 +161,7 @@ def test_a_bucket_deleted_meanwhile_is_nothing_to_fix(org):
 
 def test_declared_permissions_are_exactly_the_calls_made(org):
     """Record every member-account call of apply, verify and undo; map to IAM actions."""
-    from snapback.cli import undo
+    from snapback.operations import undo
 
     calls: set[str] = set()
     s3, account, bucket = make_bucket(org, "partial")
