@@ -76,9 +76,14 @@ class Config:
     exemptions: tuple[Exemption, ...] = ()
     notifications: Notifications = Notifications()
     member_role_name: str = MEMBER_ROLE_NAME
+    # Per-remediation settings (`remediations.<name>.options`), over the remediation's `defaults`.
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def mode_for(self, remediation: str) -> str:
         return self.modes.get(remediation, self.default_mode)
+
+    def options_for(self, remediation: str, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return {**(defaults or {}), **self.options.get(remediation, {})}
 
     def exemption_for(
         self, *, remediation: str, account: str, resource_arn: str, principal_arn: str | None, today: date | None = None
@@ -98,8 +103,12 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["modes"] = dict(self.modes)
+        options = {k: dict(v) for k, v in data.pop("options").items()}
         data["exemptions"] = [{**asdict(e), "expires": e.expires.isoformat() if e.expires else None} for e in self.exemptions]
-        data["remediations"] = {"default_mode": data.pop("default_mode"), **{k: {"mode": v} for k, v in self.modes.items()}}
+        settings: dict[str, dict[str, Any]] = {k: {"mode": v} for k, v in self.modes.items()}
+        for name, values in options.items():
+            settings.setdefault(name, {})["options"] = values
+        data["remediations"] = {"default_mode": data.pop("default_mode"), **settings}
         data.pop("modes")
         return data
 
@@ -190,7 +199,7 @@ class _Validator:
             self.fail("regions", "must include us-east-1 (IAM, STS and Organizations events exist only there)", "add us-east-1")
         if sec and sec == mgmt:
             self.fail("security_account", "must differ from management_account", "delegate administration to a security account")
-        default_mode, modes = self.remediations(data.get("remediations", {}))
+        default_mode, modes, options = self.remediations(data.get("remediations", {}))
         exemptions = self.exemptions(data.get("exemptions", []))
         notifications = self.notifications(data.get("notifications", {}))
         role = data.get("member_role_name", MEMBER_ROLE_NAME)
@@ -227,16 +236,18 @@ class _Validator:
             exemptions=exemptions,
             notifications=notifications,
             member_role_name=role,
+            options=options,
         )
 
-    def remediations(self, data: Any) -> tuple[str, dict[str, str]]:
+    def remediations(self, data: Any) -> tuple[str, dict[str, str], dict[str, dict[str, Any]]]:
         if not isinstance(data, Mapping):
             self.fail("remediations", "must be a mapping", "e.g. {default_mode: enforce, s3_block_public_access: {mode: notify}}")
-            return "enforce", {}
+            return "enforce", {}, {}
         default_mode = data.get("default_mode", "enforce")
         if default_mode not in MODES:
             self.fail("remediations.default_mode", f"invalid ({default_mode!r})", f"one of {', '.join(MODES)}")
         modes: dict[str, str] = {}
+        options: dict[str, dict[str, Any]] = {}
         for name, settings in data.items():
             if name == "default_mode":
                 continue
@@ -244,12 +255,20 @@ class _Validator:
             if self.known is not None and name not in self.known:
                 self.fail(where, "no such remediation", f"one of {', '.join(self.known)}")
                 continue
-            mode = settings.get("mode") if isinstance(settings, Mapping) else None
-            if mode not in MODES:
-                self.fail(f"{where}.mode", f"invalid ({mode!r})", f"one of {', '.join(MODES)}")
+            if not isinstance(settings, Mapping) or not set(settings) <= {"mode", "options"}:
+                self.fail(where, "must be a mapping with `mode` and/or `options`", "e.g. {mode: notify}")
                 continue
-            modes[str(name)] = mode
-        return default_mode if default_mode in MODES else "enforce", modes
+            mode = settings.get("mode")
+            if mode is not None and mode not in MODES:
+                self.fail(f"{where}.mode", f"invalid ({mode!r})", f"one of {', '.join(MODES)}")
+            elif mode is not None:
+                modes[str(name)] = mode
+            extra = settings.get("options")
+            if extra is not None and not isinstance(extra, Mapping):
+                self.fail(f"{where}.options", "must be a mapping", "e.g. {admin_ports: [22, 3389]}")
+            elif extra:
+                options[str(name)] = dict(extra)
+        return default_mode if default_mode in MODES else "enforce", modes, options
 
     def exemptions(self, data: Any) -> tuple[Exemption, ...]:
         if not isinstance(data, list):

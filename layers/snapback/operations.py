@@ -49,6 +49,7 @@ def undo(runtime: Runtime, audit_id: str) -> dict[str, Any]:
     if item.get("outcome") != Outcome.REMEDIATED.value or not item.get("undo"):
         raise SnapbackError(f"audit {audit_id} ({item.get('outcome')}) changed nothing; there is nothing to undo")
     remediation = registry.get(item["remediation"])()
+    remediation.configure(runtime)
     target = target_from_audit(item, f"undo#{audit_id}")
     session = runtime.clients.member(target.account, target.region, remediation.name)
     actions = remediation.undo(session, target, item["undo"])

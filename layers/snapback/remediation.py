@@ -109,6 +109,10 @@ class Remediation(ABC):
     # Security Hub control ids (e.g. "S3.8") whose FAILED findings this remediation fixes; a
     # trigger for them is added automatically and `resolve_finding` names the resource.
     controls: ClassVar[tuple[str, ...]] = ()
+    # Settings a team may tune in snapback.yaml (`remediations.<name>.options`), with their defaults.
+    # `self.options` holds the effective values while an event is handled.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    options: Mapping[str, Any] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -156,8 +160,13 @@ class Remediation(ABC):
                 runtime.ledger.release(result.claim)
             raise
 
+    def configure(self, runtime: Runtime) -> None:
+        """Bind the effective options of this remediation (defaults overlaid by snapback.yaml)."""
+        self.options = runtime.config.options_for(self.name, self.defaults)
+
     def _decide(self, event: Envelope, runtime: Runtime) -> Result:
         config = runtime.config
+        self.configure(runtime)
         try:
             call = parse_cloudtrail(event.detail) if event.detail_type in CLOUDTRAIL_DETAIL_TYPES else None
         except MalformedEvent as err:
@@ -217,6 +226,7 @@ class Remediation(ABC):
         return runtime.record(result, self)
 
     def _act(self, target: Target, runtime: Runtime, mode: str | None = None) -> Result:
+        self.configure(runtime)
         mode = mode or runtime.mode_for(self.name)
         exemption = runtime.config.exemption_for(
             remediation=self.name, account=target.account, resource_arn=target.resource_arn, principal_arn=target.principal_arn

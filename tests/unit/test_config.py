@@ -62,3 +62,31 @@ def test_exemptions_match_on_every_given_selector_and_expire(tmp_path):
         **common, resource_arn="arn:aws:s3:::x", principal_arn="arn:aws:sts::3:assumed-role/BreakGlass/bob"
     )
     assert hit is not None and hit.reason == "break-glass"
+
+
+def test_options_overlay_the_remediation_defaults_and_survive_the_lambda_environment(tmp_path):
+    file = tmp_path / "snapback.yaml"
+    text = (
+        (ROOT / "snapback.yaml")
+        .read_text()
+        .replace(
+            "  s3_block_public_access:\n    mode: enforce\n",
+            "  s3_block_public_access:\n    options: {ports: [22, 2222]}\n",
+        )
+    )
+    file.write_text(text)
+    config = load_config(file, registry.names())
+    assert config.mode_for("s3_block_public_access") == config.default_mode
+    assert config.options_for("s3_block_public_access", {"ports": [22], "cidrs": ["0.0.0.0/0"]}) == {
+        "ports": [22, 2222],
+        "cidrs": ["0.0.0.0/0"],
+    }
+    assert Config.from_env({"SNAPBACK_CONFIG": config.to_json()}) == config
+
+
+def test_options_must_be_a_mapping(tmp_path):
+    file = tmp_path / "snapback.yaml"
+    text = (ROOT / "snapback.yaml").read_text().replace("    mode: enforce\n", "    options: [22]\n")
+    file.write_text(text)
+    with pytest.raises(ConfigError, match=r"field `remediations.s3_block_public_access.options`"):
+        load_config(file, registry.names())
