@@ -39,7 +39,8 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix $(LINT_PATHS)
 
 synth: $(STAMP) $(NODE_STAMP)
-	npx cdk synth --no-notices -q
+	npx --no-install cdk synth --no-notices -q
+	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out demo-report.json

@@ -1,0 +1,70 @@
+"""The management account: StackSets never deploy there, so it gets the member resources as a plain
+stack, plus the read-only role the runtime uses to check that an account belongs to the organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from snapback.config import Config
+from snapback.member_role import remediator_role_arns
+from stacks.member import MemberResources
+from stacks.nag import acknowledge
+from stacks.security import CUSTOM_ACTIONS_ROLE, ORG_READER_ROLE
+
+
+class ManagementAccountStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: Any) -> None:
+        super().__init__(
+            scope, construct_id, description="Snapback: management account forwarders, remediator and org reader", **kwargs
+        )
+        MemberResources(self, "Member", config=config)
+        callers = [
+            *remediator_role_arns(config.security_account, self.partition),
+            f"arn:{self.partition}:iam::{config.security_account}:role/{CUSTOM_ACTIONS_ROLE}",
+        ]
+        reader = iam.CfnRole(
+            self,
+            "OrgReader",
+            role_name=ORG_READER_ROLE,
+            description="Snapback: read the organization's accounts (is an event's account a member?)",
+            assume_role_policy_document={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": sorted(callers)},
+                        "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+                    }
+                ],
+            },
+            policies=[
+                iam.CfnRole.PolicyProperty(
+                    policy_name="read-organization",
+                    policy_document={
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "organizations:ListAccounts",
+                                    "organizations:DescribeAccount",
+                                    "organizations:ListParents",
+                                ],
+                                "Resource": "*",
+                            }
+                        ],
+                    },
+                )
+            ],
+        )
+        acknowledge(
+            reader,
+            "IAM5",
+            "organizations:ListAccounts supports no resource-level permissions; the role is read-only and trusted only by "
+            "Snapback's function roles",
+            "Resource::*",
+        )

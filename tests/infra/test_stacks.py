@@ -1,0 +1,197 @@
+"""The CDK app: the real `cdk synth` (pinned CLI, offline), cdk-nag, cfn-lint and Template assertions.
+
+One synth per session (about 12 s); every assertion reads the templates it wrote. Everything that
+varies with the catalogue is derived from the registry here too, so adding a remediation needs no
+edit in this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from snapback import registry
+from snapback.config import load_config
+from snapback.member_role import permissions_policy, remediator_role_arns, remediator_role_name
+from tests.conftest import ROOT
+
+CONFIG = load_config(ROOT / "snapback.yaml", registry.names())
+ENV = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_CLI_TELEMETRY": "true", "CI": "true"}
+
+
+def cdk(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    npx = shutil.which("npx")
+    assert npx, "npx (Node.js) is needed for cdk synth"
+    return subprocess.run(
+        [npx, "--no-install", "cdk", *args, "--no-notices"], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="session")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    done = cdk("synth", "-q", "-o", str(outdir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return outdir
+
+
+def template(out: Path, stack: str) -> dict[str, Any]:
+    return json.loads((out / f"{stack}.template.json").read_text())
+
+
+def resources(tpl: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in tpl["Resources"].items() if v["Type"] == kind}
+
+
+def test_synth_produces_every_stack_with_nag_clean_and_every_acknowledgment_reasoned(out):
+    for stack in ("SnapbackSecurityAccount", "SnapbackManagementAccount", "SnapbackMember"):
+        assert (out / f"{stack}.template.json").is_file(), stack
+    report = json.loads((out / "validation-report.json").read_text())
+    (nag,) = [p for p in report["pluginReports"] if p["pluginName"] == "AwsSolutions"]
+    assert nag["conclusion"] == "success" and nag["violations"] == []
+    for suppressed in nag["suppressedViolations"]:
+        assert len(suppressed["reason"]) >= 40, suppressed
+        # IAM4/IAM5 are acknowledged finding by finding, never a whole rule.
+        if suppressed["ruleName"] in ("AwsSolutions-IAM4", "AwsSolutions-IAM5"):
+            assert "[" in suppressed["acknowledgedId"], suppressed["acknowledgedId"]
+
+
+def test_cfn_lint_passes_on_every_template(out):
+    templates = sorted(str(p) for p in out.glob("*.template.json"))
+    done = subprocess.run(
+        [str(Path(os.sys.executable).with_name("cfn-lint")), "--config-file", str(ROOT / ".cfnlintrc.yaml"), "--", *templates],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_one_function_per_remediation_and_one_rule_per_trigger_with_the_pattern_verbatim(out):
+    tpl = template(out, "SnapbackSecurityAccount")
+    functions = resources(tpl, "AWS::Lambda::Function")
+    by_remediation = {
+        f["Properties"]["Environment"]["Variables"]["SNAPBACK_REMEDIATION"]: (k, f)
+        for k, f in functions.items()
+        if "SNAPBACK_REMEDIATION" in f["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert sorted(by_remediation) == registry.names()
+    rules = [r for r in resources(tpl, "AWS::Events::Rule").values() if "EventBusName" in r["Properties"]]
+    for remediation in registry.all_remediations():
+        logical_id, function = by_remediation[remediation.name]
+        props = function["Properties"]
+        assert props["Runtime"].startswith("python3.")
+        assert props["ReservedConcurrentExecutions"] >= 1
+        assert json.loads(props["Environment"]["Variables"]["SNAPBACK_CONFIG"])["organization_id"] == CONFIG.organization_id
+        mine = [r for r in rules if r["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]}]
+        assert sorted(json.dumps(r["Properties"]["EventPattern"], sort_keys=True) for r in mine) == sorted(
+            json.dumps(t.pattern, sort_keys=True) for t in remediation.triggers
+        ), remediation.name
+        for rule in mine:
+            target = rule["Properties"]["Targets"][0]
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+            assert "Arn" in target["DeadLetterConfig"]
+        configs = [
+            c["Properties"]
+            for c in resources(tpl, "AWS::Lambda::EventInvokeConfig").values()
+            if c["Properties"]["FunctionName"] == {"Ref": logical_id}
+        ]
+        assert configs and "OnFailure" in configs[0]["DestinationConfig"], remediation.name
+
+
+def test_function_roles_have_the_fixed_names_the_member_trust_pins(out):
+    tpl = template(out, "SnapbackSecurityAccount")
+    names = {r["Properties"].get("RoleName") for r in resources(tpl, "AWS::IAM::Role").values()}
+    for remediation in registry.all_remediations():
+        assert remediator_role_name(remediation.name) in names
+
+
+def test_central_bus_admits_only_principals_of_the_organization(out):
+    tpl = template(out, "SnapbackSecurityAccount")
+    (bus,) = resources(tpl, "AWS::Events::EventBus").values()
+    assert bus["Properties"]["Name"] == "snapback"
+    policies = list(resources(tpl, "AWS::Events::EventBusPolicy").values())
+    statements = [p["Properties"].get("Statement") for p in policies]
+    assert statements and all(
+        s["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": CONFIG.organization_id}} and s["Action"] == "events:PutEvents"
+        for s in statements
+    )
+
+
+def test_kms_key_rotates_and_encrypts_topic_queues_and_table(out):
+    tpl = template(out, "SnapbackSecurityAccount")
+    ((key_id, key),) = resources(tpl, "AWS::KMS::Key").items()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    services = {
+        s["Principal"].get("Service") for s in key["Properties"]["KeyPolicy"]["Statement"] if isinstance(s["Principal"], dict)
+    }
+    assert {"events.amazonaws.com", "cloudwatch.amazonaws.com"} <= services
+    key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
+    (topic,) = resources(tpl, "AWS::SNS::Topic").values()
+    assert topic["Properties"]["KmsMasterKeyId"] == key_arn
+    for queue in resources(tpl, "AWS::SQS::Queue").values():
+        assert queue["Properties"]["KmsMasterKeyId"] == key_arn
+    (table,) = resources(tpl, "AWS::DynamoDB::GlobalTable").values()
+    props = table["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["Replicas"][0]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    subscriptions = resources(tpl, "AWS::SNS::Subscription").values()
+    assert {s["Properties"]["Endpoint"] for s in subscriptions if s["Properties"]["Protocol"] == "email"} == set(
+        CONFIG.notifications.email
+    )
+
+
+def test_stackset_is_service_managed_auto_deployed_and_carries_the_member_template(out):
+    tpl = template(out, "SnapbackSecurityAccount")
+    (stackset,) = resources(tpl, "AWS::CloudFormation::StackSet").values()
+    props = stackset["Properties"]
+    assert props["PermissionModel"] == "SERVICE_MANAGED"
+    assert props["AutoDeployment"]["Enabled"] is True
+    (group,) = props["StackInstancesGroup"]
+    assert group["DeploymentTargets"]["OrganizationalUnitIds"] == list(CONFIG.target_ous)
+    assert group["Regions"] == list(CONFIG.regions)
+    assert json.loads(props["TemplateBody"]) == template(out, "SnapbackMember")
+
+
+@pytest.mark.parametrize("stack", ["SnapbackMember", "SnapbackManagementAccount"])
+def test_member_role_trust_pins_function_roles_and_policy_is_the_declared_union(out, stack):
+    tpl = template(out, stack)
+    (role,) = [r for r in resources(tpl, "AWS::IAM::Role").values() if r["Properties"].get("RoleName") == "snapback-remediator"]
+    assert role["Condition"], "the remediator role exists once per account: home Region only"
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    arns = sorted(remediator_role_arns(CONFIG.security_account, "${AWS::Partition}"))
+    for statement in trust:
+        principals = statement["Principal"]["AWS"]
+        rendered = sorted(json.dumps(p) for p in principals)
+        assert len(principals) == len(arns)
+        assert all(CONFIG.security_account in r and "snapback-fn-" in r for r in rendered)
+        assert statement["Condition"] == {"StringLike": {"sts:SourceIdentity": "snapback@*"}}
+    (policy,) = role["Properties"]["Policies"]
+    assert policy["PolicyDocument"] == permissions_policy()
+
+
+def test_member_forwarding_rule_selects_what_the_triggers_need_and_has_a_dlq(out):
+    tpl = template(out, "SnapbackMember")
+    (rule,) = resources(tpl, "AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    for remediation in registry.all_remediations():
+        for trigger in remediation.triggers:
+            assert set(trigger.pattern["source"]) <= set(pattern["source"])
+            assert set(trigger.pattern["detail-type"]) <= set(pattern["detail-type"])
+    target = rule["Properties"]["Targets"][0]
+    assert f":events:{CONFIG.home_region}:{CONFIG.security_account}:event-bus/snapback" in json.dumps(target["Arn"])
+    assert "RoleArn" in target and "DeadLetterConfig" in target
+
+
+def test_an_invalid_config_stops_synth_naming_the_field_and_the_fix(tmp_path):
+    bad = tmp_path / "snapback.yaml"
+    bad.write_text((ROOT / "snapback.yaml").read_text().replace("home_region: us-east-1", "home_region: mars-1"))
+    done = cdk("synth", "-q", "-o", str(tmp_path / "out"), "-c", f"snapback:config={bad}")
+    assert done.returncode != 0
+    assert "field `home_region`" in done.stderr + done.stdout and "fix:" in done.stderr + done.stdout
