@@ -195,3 +195,22 @@ def test_an_invalid_config_stops_synth_naming_the_field_and_the_fix(tmp_path):
     done = cdk("synth", "-q", "-o", str(tmp_path / "out"), "-c", f"snapback:config={bad}")
     assert done.returncode != 0
     assert "field `home_region`" in done.stderr + done.stdout and "fix:" in done.stderr + done.stdout
+
+
+def _statements(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node] if "Effect" in node and ("Action" in node or "NotAction" in node) else []
+        return found + [s for value in node.values() for s in _statements(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in _statements(value)]
+    return []
+
+
+@pytest.mark.parametrize("stack", ["SnapbackSecurityAccount", "SnapbackManagementAccount", "SnapbackMember"])
+def test_no_iam_statement_allows_every_action(out, stack):
+    statements = _statements(template(out, stack)["Resources"])
+    assert statements
+    for statement in statements:
+        actions = statement.get("Action")
+        actions = actions if isinstance(actions, list) else [actions]
+        assert "NotAction" not in statement and "*" not in actions, statement
