@@ -92,6 +92,7 @@ class Ledger:
 class AuditLog:
     clients: Clients
     table: str
+    ttl_seconds: int = AUDIT_TTL
 
     def _client(self) -> Any:
         return self.clients.client("dynamodb")
@@ -104,7 +105,7 @@ class AuditLog:
             "kind": {"S": "audit"},
             "audit_id": {"S": audit_id},
             "recorded_at": {"S": datetime.fromtimestamp(now, UTC).isoformat()},
-            "expires_at": {"N": str(int(now) + AUDIT_TTL)},
+            "expires_at": {"N": str(int(now) + self.ttl_seconds)},
             "outcome": {"S": result.outcome.value},
             "reason": {"S": result.reason or "-"},
             "event_id": {"S": result.event_id or "-"},
@@ -155,20 +156,52 @@ class AuditLog:
             ExpressionAttributeValues=values,
         )
 
-    def scan(self, limit: int = 1000) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    def scan(
+        self,
+        limit: int = 1000,
+        *,
+        remediation: str | None = None,
+        account: str | None = None,
+        outcome: str | None = None,
+        since: str | None = None,
+        resource: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Audit items matching every given filter (server-side), newest first, at most `limit`."""
+        clauses = ["kind = :kind"]
+        values: dict[str, Any] = {":kind": {"S": "audit"}}
+        names: dict[str, str] = {}
+        for key, op, value in (
+            ("remediation", "=", remediation),
+            ("account", "=", account),
+            ("outcome", "=", outcome),
+            ("recorded_at", ">=", since),
+        ):
+            if value:
+                names[f"#{key}"] = key
+                values[f":{key}"] = {"S": value}
+                clauses.append(f"#{key} {op} :{key}")
+        if resource:
+            values[":resource"] = {"S": resource}
+            clauses.append("contains(resource_arn, :resource)")
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "FilterExpression": "kind = :a",
-            "ExpressionAttributeValues": {":a": {"S": "audit"}},
+            "FilterExpression": " AND ".join(clauses),
+            "ExpressionAttributeValues": values,
         }
-        while len(items) < limit:
-            page = self._client().scan(**kwargs)
-            items.extend(_plain(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return sorted(items, key=lambda i: i.get("audit_id", ""))[:limit]
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        items: list[dict[str, Any]] = []
+        try:
+            while True:
+                page = self._client().scan(**kwargs)
+                items.extend(_plain(i) for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+        items.sort(key=lambda i: str(i.get("recorded_at", "")), reverse=True)
+        return items[:limit]
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

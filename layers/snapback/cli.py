@@ -3,7 +3,11 @@
 handle EVENT...   run events exactly as the Lambda would (AWS_ENDPOINT_URL: moto or real AWS)
 demo              the embedded default: a simulated org in moto, an attack, its remediation
 undo AUDIT_ID     restore the before state recorded by an audit item
-status            what Snapback has done recently (from the audit table)
+approve AUDIT_ID  enforce what a notify-mode outcome proposed (human approval)
+audit             list and filter decisions from the audit table
+breaker           open blast-radius breakers; `breaker reset SCOPE` closes one
+status            open breakers and the latest decisions
+backtest PATH...  what would have fired on CloudTrail logs (no AWS calls)
 remediations      the registry: names, triggers, permissions
 """
 
@@ -109,6 +113,20 @@ def handle_files(runtime: Runtime, paths: Sequence[str], out: Any = sys.stdout) 
     return status
 
 
+AUDIT_COLUMNS = ("recorded_at", "audit_id", "remediation", "outcome", "mode", "account", "resource_id", "reason")
+
+
+def render_audit(items: Sequence[dict[str, Any]], width: int = 60) -> str:
+    """A plain table of audit items; long values are cut with a marker."""
+    if not items:
+        return "no audit items match"
+    rows = [[str(i.get(c, "-"))[:width] + ("…" if len(str(i.get(c, "-"))) > width else "") for c in AUDIT_COLUMNS] for i in items]
+    widths = [max(len(c), *(len(r[n]) for r in rows)) for n, c in enumerate(AUDIT_COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(AUDIT_COLUMNS, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="snapback", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help=f"path to snapback.yaml (default: ./{DEFAULT_CONFIG}, or $SNAPBACK_CONFIG JSON)")
@@ -128,7 +146,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_backtest.add_argument("paths", nargs="+", help="CloudTrail log files (.json, .json.gz) or folders of them / of events")
     p_backtest.add_argument("--json", action="store_true", help="print the summary as JSON")
     p_backtest.add_argument("--accounts", default="", help="comma-separated org account ids (default: any account id)")
-    sub.add_parser("status", help="recent outcomes from the audit table")
+    p_audit = sub.add_parser("audit", help="list and filter decisions from the audit table (newest first)")
+    p_audit.add_argument("--remediation")
+    p_audit.add_argument("--account")
+    p_audit.add_argument("--outcome", choices=[o.value for o in Outcome])
+    p_audit.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
+    p_audit.add_argument("--resource", help="part of the resource ARN")
+    p_audit.add_argument("--limit", type=int, default=50)
+    p_audit.add_argument("--json", action="store_true", help="one JSON object per line, with before/after and undo data")
+    p_breaker = sub.add_parser("breaker", help="blast-radius breakers: list open ones, or reset one")
+    p_breaker.add_argument("action", nargs="?", choices=["status", "reset"], default="status")
+    p_breaker.add_argument("scope", nargs="?", help="account#<id> or remediation#<name> (for reset)")
+    sub.add_parser("status", help="open breakers and the latest decisions")
     sub.add_parser("remediations", help="list the registry")
     args = parser.parse_args(argv)
 
@@ -169,14 +198,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(undo(runtime, args.audit_id), default=str))
         elif args.command == "approve":
             print(json.dumps(approve(runtime, args.audit_id, args.by).as_dict(), default=str))
+        elif args.command == "audit":
+            items = runtime.audit.scan(
+                args.limit,
+                remediation=args.remediation,
+                account=args.account,
+                outcome=args.outcome,
+                since=args.since,
+                resource=args.resource,
+            )
+            print("\n".join(json.dumps(i, default=str) for i in items) if args.json else render_audit(items))
+        elif args.command == "breaker":
+            if args.action == "reset":
+                if not args.scope:
+                    raise SnapbackError("breaker reset needs a SCOPE: account#<id> or remediation#<name>")
+                was_open = runtime.breaker.reset(args.scope)
+                print(f"breaker {args.scope}: {'closed' if was_open else 'was not open (count cleared)'}")
+            else:
+                opened = runtime.breaker.open_scopes()
+                print("\n".join(json.dumps(o) for o in opened) if opened else "no breaker is open")
         elif args.command == "status":
-            for item in runtime.audit.scan(limit=200):
-                print(
-                    json.dumps(
-                        {k: item.get(k) for k in ("audit_id", "remediation", "outcome", "account", "resource_arn", "reason")},
-                        default=str,
-                    )
-                )
+            opened = runtime.breaker.open_scopes()
+            print(f"open breakers: {', '.join(o['scope'] for o in opened) or 'none'}")
+            print(render_audit(runtime.audit.scan(20)))
     except SnapbackError as err:
         print(f"snapback {args.command}: {err}", file=sys.stderr)
         return 1

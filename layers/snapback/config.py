@@ -37,6 +37,7 @@ class Exemption:
 
     reason: str
     accounts: tuple[str, ...] = ()
+    ous: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
     principals: tuple[str, ...] = ()
     remediations: tuple[str, ...] = ()
@@ -45,8 +46,19 @@ class Exemption:
     def active(self, today: date) -> bool:
         return self.expires is None or today <= self.expires
 
-    def matches(self, *, remediation: str, account: str, resource_arn: str, principal_arn: str | None, today: date) -> bool:
+    def matches(
+        self,
+        *,
+        remediation: str,
+        account: str,
+        resource_arn: str,
+        principal_arn: str | None,
+        today: date,
+        ous: tuple[str, ...] = (),
+    ) -> bool:
         if not self.active(today):
+            return False
+        if self.ous and not set(self.ous) & set(ous):
             return False
         checks = (
             (self.remediations, remediation),
@@ -55,6 +67,32 @@ class Exemption:
             (self.principals, principal_arn or ""),
         )
         return all(not patterns or any(fnmatch.fnmatchcase(value, p) for p in patterns) for patterns, value in checks)
+
+
+@dataclass(frozen=True)
+class ModeOverride:
+    """A mode for some accounts or OUs (and optionally only some remediations), with a reason."""
+
+    mode: str
+    reason: str
+    accounts: tuple[str, ...] = ()
+    ous: tuple[str, ...] = ()
+    remediations: tuple[str, ...] = ()
+
+    def matches(self, remediation: str, account: str, ous: tuple[str, ...]) -> bool:
+        if self.remediations and remediation not in self.remediations:
+            return False
+        return account in self.accounts or bool(set(self.ous) & set(ous))
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """The blast-radius breaker: enforce actions allowed per scope in a sliding window."""
+
+    enabled: bool = True
+    window_minutes: int = 60
+    max_per_account: int = 10
+    max_per_remediation: int = 25
 
 
 @dataclass(frozen=True)
@@ -78,20 +116,46 @@ class Config:
     member_role_name: str = MEMBER_ROLE_NAME
     # Per-remediation settings (`remediations.<name>.options`), over the remediation's `defaults`.
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    overrides: tuple[ModeOverride, ...] = ()
+    breaker: Breaker = Breaker()
+    audit_retention_days: int = 400
 
-    def mode_for(self, remediation: str) -> str:
+    @property
+    def uses_ous(self) -> bool:
+        """Whether deciding needs the account's OUs (an override or exemption names one)."""
+        return any(o.ous for o in self.overrides) or any(e.ous for e in self.exemptions)
+
+    def mode_for(self, remediation: str, account: str | None = None, ous: tuple[str, ...] = ()) -> str:
+        """Account override, else OU override, else the remediation's mode, else the default."""
+        if account is not None:
+            for specific in (True, False):
+                for override in self.overrides:
+                    if bool(override.accounts) == specific and override.matches(remediation, account, ous):
+                        return override.mode
         return self.modes.get(remediation, self.default_mode)
 
     def options_for(self, remediation: str, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return {**(defaults or {}), **self.options.get(remediation, {})}
 
     def exemption_for(
-        self, *, remediation: str, account: str, resource_arn: str, principal_arn: str | None, today: date | None = None
+        self,
+        *,
+        remediation: str,
+        account: str,
+        resource_arn: str,
+        principal_arn: str | None,
+        today: date | None = None,
+        ous: tuple[str, ...] = (),
     ) -> Exemption | None:
         day = today or datetime.now(UTC).date()
         for exemption in self.exemptions:
             if exemption.matches(
-                remediation=remediation, account=account, resource_arn=resource_arn, principal_arn=principal_arn, today=day
+                remediation=remediation,
+                account=account,
+                resource_arn=resource_arn,
+                principal_arn=principal_arn,
+                today=day,
+                ous=ous,
             ):
                 return exemption
         return None
@@ -109,6 +173,7 @@ class Config:
         for name, values in options.items():
             settings.setdefault(name, {})["options"] = values
         data["remediations"] = {"default_mode": data.pop("default_mode"), **settings}
+        data["overrides"] = [{k: list(v) if isinstance(v, tuple) else v for k, v in o.items()} for o in data["overrides"]]
         data.pop("modes")
         return data
 
@@ -201,6 +266,12 @@ class _Validator:
             self.fail("security_account", "must differ from management_account", "delegate administration to a security account")
         default_mode, modes, options = self.remediations(data.get("remediations", {}))
         exemptions = self.exemptions(data.get("exemptions", []))
+        overrides = self.overrides(data.get("overrides", []))
+        breaker = self.breaker(data.get("breaker", {}))
+        retention = data.get("audit_retention_days", 400)
+        if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= 3650:
+            self.fail("audit_retention_days", f"invalid ({retention!r})", "a number of days between 1 and 3650")
+            retention = 400
         notifications = self.notifications(data.get("notifications", {}))
         role = data.get("member_role_name", MEMBER_ROLE_NAME)
         if not isinstance(role, str) or not re.match(r"^[\w+=,.@-]{1,64}$", role):
@@ -218,6 +289,9 @@ class _Validator:
                 "exemptions",
                 "notifications",
                 "member_role_name",
+                "overrides",
+                "breaker",
+                "audit_retention_days",
             }
         )
         for key in unknown:
@@ -237,6 +311,9 @@ class _Validator:
             notifications=notifications,
             member_role_name=role,
             options=options,
+            overrides=overrides,
+            breaker=breaker,
+            audit_retention_days=retention,
         )
 
     def remediations(self, data: Any) -> tuple[str, dict[str, str], dict[str, dict[str, Any]]]:
@@ -281,14 +358,17 @@ class _Validator:
                 self.fail(f"{where}.reason", "every exemption needs a reason", "say why, and who approved it")
                 continue
             lists = {}
-            for key in ("accounts", "resources", "principals", "remediations"):
+            for key in ("accounts", "ous", "resources", "principals", "remediations"):
                 value = item.get(key, [])
                 if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
                     self.fail(f"{where}.{key}", "must be a list of strings", "e.g. ['arn:aws:s3:::public-site-*']")
                     value = []
                 lists[key] = tuple(str(v) for v in value)
             if not any(lists.values()):
-                self.fail(where, "selects everything", "name accounts, resources, principals or remediations")
+                self.fail(where, "selects everything", "name accounts, ous, resources, principals or remediations")
+            for j, ou in enumerate(lists["ous"]):
+                if not _OU.match(ou):
+                    self.fail(f"{where}.ous[{j}]", f"invalid ({ou!r})", "an OU id (ou-xxxx-yyyyyyyy) or the root id")
             for j, account in enumerate(lists["accounts"]):
                 if not _ACCOUNT.match(account):
                     self.fail(f"{where}.accounts[{j}]", f"invalid ({account!r})", "a 12-digit account id, quoted")
@@ -305,6 +385,75 @@ class _Validator:
                     expires = None
             out.append(Exemption(reason=str(item["reason"]), expires=expires, **lists))
         return tuple(out)
+
+    def overrides(self, data: Any) -> tuple[ModeOverride, ...]:
+        if not isinstance(data, list):
+            self.fail("overrides", "must be a list", "a list of {mode, reason, accounts and/or ous, remediations}")
+            return ()
+        out = []
+        for i, item in enumerate(data):
+            where = f"overrides[{i}]"
+            if not isinstance(item, Mapping):
+                self.fail(where, "must be a mapping", "e.g. {ous: [ou-ab12-cdef3456], mode: notify, reason: prod}")
+                continue
+            unknown = sorted(set(item) - {"mode", "reason", "accounts", "ous", "remediations"})
+            if unknown:
+                self.fail(f"{where}.{unknown[0]}", "unknown setting", "use mode, reason, accounts, ous, remediations")
+            mode = item.get("mode")
+            if mode not in MODES:
+                self.fail(f"{where}.mode", f"invalid ({mode!r})", f"one of {', '.join(MODES)}")
+            if not str(item.get("reason") or "").strip():
+                self.fail(f"{where}.reason", "every override needs a reason", "say why this scope differs")
+            lists: dict[str, tuple[str, ...]] = {}
+            for key, pattern, fix in (
+                ("accounts", _ACCOUNT, "12-digit account ids, quoted"),
+                ("ous", _OU, "OU ids (ou-xxxx-yyyyyyyy) or the root id"),
+            ):
+                value = item.get(key, [])
+                if not isinstance(value, list):
+                    self.fail(f"{where}.{key}", "must be a list", fix)
+                    value = []
+                for j, v in enumerate(value):
+                    if not pattern.match(str(v)):
+                        self.fail(f"{where}.{key}[{j}]", f"invalid ({v!r})", fix)
+                lists[key] = tuple(str(v) for v in value)
+            if not lists["accounts"] and not lists["ous"]:
+                self.fail(where, "names no accounts or ous", "an override applies to accounts or OUs")
+            names = item.get("remediations", [])
+            if not isinstance(names, list):
+                self.fail(f"{where}.remediations", "must be a list", "remediation names")
+                names = []
+            if self.known is not None:
+                for name in names:
+                    if name not in self.known:
+                        self.fail(f"{where}.remediations", f"no such remediation {name!r}", f"one of {', '.join(self.known)}")
+            if mode in MODES:
+                out.append(
+                    ModeOverride(
+                        mode=mode, reason=str(item.get("reason") or ""), remediations=tuple(str(n) for n in names), **lists
+                    )
+                )
+        return tuple(out)
+
+    def breaker(self, data: Any) -> Breaker:
+        if not isinstance(data, Mapping):
+            self.fail("breaker", "must be a mapping", "e.g. {max_per_account: 10, window_minutes: 60}")
+            return Breaker()
+        unknown = sorted(set(data) - {"enabled", "window_minutes", "max_per_account", "max_per_remediation"})
+        for key in unknown:
+            self.fail(f"breaker.{key}", "unknown setting", "use enabled, window_minutes, max_per_account, max_per_remediation")
+        values: dict[str, Any] = {}
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.fail("breaker.enabled", f"invalid ({enabled!r})", "true or false")
+        values["enabled"] = bool(enabled)
+        for key, default in (("window_minutes", 60), ("max_per_account", 10), ("max_per_remediation", 25)):
+            value = data.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                self.fail(f"breaker.{key}", f"invalid ({value!r})", "a whole number of at least 1")
+                value = default
+            values[key] = value
+        return Breaker(**values)
 
     def notifications(self, data: Any) -> Notifications:
         if not isinstance(data, Mapping):

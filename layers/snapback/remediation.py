@@ -152,7 +152,8 @@ class Remediation(ABC):
         result = self._decide(event, runtime)
         result.remediation = self.name
         result.event_id = result.event_id or event.id
-        result.severity = self.severity if result.outcome is not Outcome.FAILED else Severity.HIGH
+        if result.severity is not Severity.CRITICAL:  # a breaker trip stays critical
+            result.severity = self.severity if result.outcome is not Outcome.FAILED else Severity.HIGH
         try:
             return runtime.record(result, self)
         except BaseException:
@@ -203,7 +204,7 @@ class Remediation(ABC):
             raise
         result.target = target
         result.claim = key
-        result.mode = result.mode or config.mode_for(self.name)
+        result.mode = result.mode or runtime.mode_for(self.name, target.account)
         return result
 
     def approve(self, target: Target, runtime: Runtime, approver: str) -> Result:
@@ -214,7 +215,7 @@ class Remediation(ABC):
             result = Result(Outcome.SKIPPED, f"duplicate: approval already handled (audit {holder})", target=target)
         else:
             try:
-                result = self._act(target, runtime, mode="enforce")
+                result = self._act(target, runtime, mode="enforce", approved=True)
             except BaseException:
                 runtime.ledger.release(key)
                 raise
@@ -222,14 +223,18 @@ class Remediation(ABC):
             result.reason = f"{result.reason} (approved by {approver})"
         result.remediation = self.name
         result.mode = "enforce (approved)"
-        result.severity = self.severity
+        result.severity = self.severity if result.outcome is not Outcome.FAILED else Severity.HIGH
         return runtime.record(result, self)
 
-    def _act(self, target: Target, runtime: Runtime, mode: str | None = None) -> Result:
+    def _act(self, target: Target, runtime: Runtime, mode: str | None = None, approved: bool = False) -> Result:
         self.configure(runtime)
-        mode = mode or runtime.mode_for(self.name)
+        mode = mode or runtime.mode_for(self.name, target.account)
         exemption = runtime.config.exemption_for(
-            remediation=self.name, account=target.account, resource_arn=target.resource_arn, principal_arn=target.principal_arn
+            remediation=self.name,
+            account=target.account,
+            resource_arn=target.resource_arn,
+            principal_arn=target.principal_arn,
+            ous=runtime.ous_of(target.account),
         )
         if exemption:
             return Result(Outcome.EXEMPT, f"exempt: {exemption.reason}", mode=mode)
@@ -254,6 +259,16 @@ class Remediation(ABC):
                 return Result(Outcome.DRY_RUN, "dry-run: nothing changed", mode=mode, actions=planned, before=before)
             if mode == "notify":
                 return Result(Outcome.NOTIFIED, "notify mode: approval needed to act", mode=mode, actions=planned, before=before)
+            held = None if approved else runtime.breaker.admit(self.name, target.account)
+            if held:
+                return Result(
+                    Outcome.NOTIFIED,
+                    f"{held}; approval needed to act",
+                    mode="notify (breaker)",
+                    actions=planned,
+                    before=before,
+                    severity=Severity.CRITICAL,
+                )
             runtime.on_start(target, self)
             undo = self.apply(session, target, before)
             after = self.inspect(session, target)

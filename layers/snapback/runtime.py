@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from snapback import registry
 from snapback.audit import AuditLog, Ledger, new_audit_id
+from snapback.breaker import Breaker
 from snapback.clients import Clients, classify
 from snapback.config import Config
 from snapback.errors import MalformedEvent
@@ -39,16 +40,22 @@ class OrgDirectory(Protocol):
 
     def accounts(self) -> set[str]: ...
 
+    def ous_of(self, account: str) -> tuple[str, ...]: ...
+
 
 @dataclass
 class StaticDirectory:
     members: frozenset[str]
+    ous: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def contains(self, account: str) -> bool:
         return account in self.members
 
     def accounts(self) -> set[str]:
         return set(self.members)
+
+    def ous_of(self, account: str) -> tuple[str, ...]:
+        return self.ous.get(account, ())
 
 
 @dataclass
@@ -64,6 +71,7 @@ class OrganizationsDirectory:
     max_age: float = 300.0
     _members: frozenset[str] = frozenset()
     _loaded_at: float = 0.0
+    _ous: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def _client(self) -> Any:
         if not self.reader_role_arn:
@@ -95,6 +103,26 @@ class OrganizationsDirectory:
         if not self._loaded_at or time.monotonic() - self._loaded_at > self.max_age:
             self._refresh()
         return set(self._members)
+
+    def ous_of(self, account: str) -> tuple[str, ...]:
+        """The OUs above `account`, nearest first, ending with the root id (cached per account)."""
+        if account not in self._ous:
+            chain: list[str] = []
+            child = account
+            try:
+                client = self._client()
+                while True:
+                    parents = client.list_parents(ChildId=child)["Parents"]
+                    if not parents:
+                        break
+                    chain.append(parents[0]["Id"])
+                    if parents[0]["Type"] == "ROOT":
+                        break
+                    child = parents[0]["Id"]
+            except (ClientError, BotoCoreError) as err:
+                raise classify(err) from err
+            self._ous[account] = tuple(chain)
+        return self._ous[account]
 
     def contains(self, account: str) -> bool:
         if account in self.accounts():
@@ -128,7 +156,7 @@ class Runtime:
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.clients, self.table)
+        return AuditLog(self.clients, self.table, ttl_seconds=self.config.audit_retention_days * 86400)
 
     @cached_property
     def findings(self) -> FindingImporter:
@@ -142,8 +170,18 @@ class Runtime:
     def notifier(self) -> Notifier:
         return Notifier(self.clients, self.topic_arn)
 
-    def mode_for(self, remediation: str) -> str:
-        return self.forced_mode or self.config.mode_for(remediation)
+    @cached_property
+    def breaker(self) -> Breaker:
+        return Breaker(self.clients, self.table, self.config.breaker)
+
+    def ous_of(self, account: str | None) -> tuple[str, ...]:
+        """The account's OUs, looked up only when an override or exemption names an OU."""
+        if account is None or not self.config.uses_ous or self.offline:
+            return ()
+        return self.org.ous_of(account)
+
+    def mode_for(self, remediation: str, account: str | None = None) -> str:
+        return self.forced_mode or self.config.mode_for(remediation, account, self.ous_of(account))
 
     # -- entry -----------------------------------------------------------------------------------
     def route(self, envelope: Envelope) -> list[str]:

@@ -90,3 +90,39 @@ def test_options_must_be_a_mapping(tmp_path):
     file.write_text(text)
     with pytest.raises(ConfigError, match=r"field `remediations.s3_block_public_access.options`"):
         load_config(file, registry.names())
+
+
+def test_overrides_breaker_and_retention_are_validated_and_round_trip(tmp_path):
+    file = tmp_path / "snapback.yaml"
+    good = (ROOT / "snapback.yaml").read_text() + (
+        "overrides:\n"
+        "  - {ous: [ou-ab12-cdefgh34], mode: notify, reason: production OU}\n"
+        "  - {accounts: ['333333333333'], mode: enforce, reason: owner approved, remediations: [s3_block_public_access]}\n"
+        "breaker: {max_per_account: 3, window_minutes: 15}\n"
+        "audit_retention_days: 90\n"
+    )
+    file.write_text(good)
+    config = load_config(file, registry.names())
+    assert config.breaker.max_per_account == 3 and config.breaker.max_per_remediation == 25
+    assert config.audit_retention_days == 90
+    assert config.mode_for("s3_block_public_access", "333333333333", ("ou-ab12-cdefgh34",)) == "enforce"
+    assert config.mode_for("s3_block_public_access", "444444444444", ("ou-ab12-cdefgh34", "r-exam")) == "notify"
+    assert config.mode_for("s3_block_public_access", "444444444444", ("r-exam",)) == "enforce"
+    assert Config.from_env({"SNAPBACK_CONFIG": config.to_json()}) == config
+
+    file.write_text(
+        (ROOT / "snapback.yaml").read_text()
+        + "overrides:\n  - {ous: [prod], mode: loud}\n  - {mode: notify, reason: nothing named}\nbreaker: {max_per_account: 0, typo: 1}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(file, registry.names())
+    text = str(err.value)
+    for field in (
+        "overrides[0].ous[0]",
+        "overrides[0].mode",
+        "overrides[0].reason",
+        "overrides[1]",
+        "breaker.max_per_account",
+        "breaker.typo",
+    ):
+        assert f"field `{field}`" in text, field
