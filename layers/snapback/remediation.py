@@ -166,7 +166,6 @@ class Remediation(ABC):
         self.options = runtime.config.options_for(self.name, self.defaults)
 
     def _decide(self, event: Envelope, runtime: Runtime) -> Result:
-        config = runtime.config
         self.configure(runtime)
         try:
             call = parse_cloudtrail(event.detail) if event.detail_type in CLOUDTRAIL_DETAIL_TYPES else None
