@@ -7,10 +7,12 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_organizations as organizations
 from constructs import Construct
 
 from snapback.config import Config
 from snapback.member_role import remediator_role_arns
+from stacks.guardrails import scp_document
 from stacks.member import MemberResources
 from stacks.nag import acknowledge
 from stacks.security import CUSTOM_ACTIONS_ROLE, ORG_READER_ROLE
@@ -68,3 +70,13 @@ class ManagementAccountStack(cdk.Stack):
             "Snapback's function roles",
             "Resource::*",
         )
+        if config.guardrails.enabled:
+            organizations.CfnPolicy(
+                self,
+                "Guardrails",
+                name="snapback-guardrails",
+                description="Snapback: keep Config, CloudTrail, GuardDuty, Security Hub and Snapback itself from being switched off",
+                type="SERVICE_CONTROL_POLICY",
+                content=scp_document(config.guardrails.exempt_principals),
+                target_ids=list(config.guardrails.target_ous or config.target_ous),
+            )

@@ -74,6 +74,7 @@ class MemberResources(Construct):
         rule = events.CfnRule(
             self,
             "Forward",
+            name="snapback-forward",  # fixed: the SCP guardrails protect rules named snapback-*
             description="Snapback: forward the events the registered remediations listen to",
             event_bus_name="default",
             state="ENABLED",

@@ -267,6 +267,7 @@ class SecurityAccountStack(cdk.Stack):
             rule = events.CfnRule(
                 self,
                 f"{cid}{''.join(p.title() for p in trigger.id.split('_'))}Rule",
+                name=f"snapback-{name.replace('_', '-')}-{trigger.id}"[:64],
                 description=f"Snapback {name}: {trigger.description}"[:512],
                 event_bus_name=self.bus.event_bus_name,
                 state="ENABLED",

@@ -96,6 +96,15 @@ class Breaker:
 
 
 @dataclass(frozen=True)
+class Guardrails:
+    """Optional SCPs from the management-account stack (see stacks/guardrails.py)."""
+
+    enabled: bool = False
+    target_ous: tuple[str, ...] = ()  # default: the config's target_ous
+    exempt_principals: tuple[str, ...] = ()  # role ARN patterns besides Snapback's and StackSets'
+
+
+@dataclass(frozen=True)
 class Notifications:
     email: tuple[str, ...] = ()
     slack_webhook_secret: str | None = None
@@ -119,6 +128,7 @@ class Config:
     overrides: tuple[ModeOverride, ...] = ()
     breaker: Breaker = Breaker()
     audit_retention_days: int = 400
+    guardrails: Guardrails = Guardrails()
 
     @property
     def uses_ous(self) -> bool:
@@ -232,17 +242,17 @@ class _Validator:
         return value
 
     def string_list(
-        self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str], fix: str, required: bool
+        self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str], fix: str, required: bool, where: str = ""
     ) -> tuple[str, ...]:
         value = data.get(key, [] if not required else None)
         if not isinstance(value, list) or (required and not value):
-            self.fail(key, "must be a non-empty list" if required else "must be a list", fix)
+            self.fail(f"{where}{key}", "must be a non-empty list" if required else "must be a list", fix)
             return ()
         out = []
         for i, item in enumerate(value):
             text = str(item) if isinstance(item, (str, int)) else ""
             if not pattern.match(text):
-                self.fail(f"{key}[{i}]", f"invalid ({item!r})", fix)
+                self.fail(f"{where}{key}[{i}]", f"invalid ({item!r})", fix)
             out.append(text)
         return tuple(out)
 
@@ -268,6 +278,7 @@ class _Validator:
         exemptions = self.exemptions(data.get("exemptions", []))
         overrides = self.overrides(data.get("overrides", []))
         breaker = self.breaker(data.get("breaker", {}))
+        guardrails = self.guardrails(data.get("guardrails", {}))
         retention = data.get("audit_retention_days", 400)
         if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= 3650:
             self.fail("audit_retention_days", f"invalid ({retention!r})", "a number of days between 1 and 3650")
@@ -292,6 +303,7 @@ class _Validator:
                 "overrides",
                 "breaker",
                 "audit_retention_days",
+                "guardrails",
             }
         )
         for key in unknown:
@@ -314,6 +326,7 @@ class _Validator:
             overrides=overrides,
             breaker=breaker,
             audit_retention_days=retention,
+            guardrails=guardrails,
         )
 
     def remediations(self, data: Any) -> tuple[str, dict[str, str], dict[str, dict[str, Any]]]:
@@ -434,6 +447,25 @@ class _Validator:
                     )
                 )
         return tuple(out)
+
+    def guardrails(self, data: Any) -> Guardrails:
+        if not isinstance(data, Mapping):
+            self.fail("guardrails", "must be a mapping", "e.g. {enabled: true}")
+            return Guardrails()
+        for key in sorted(set(data) - {"enabled", "target_ous", "exempt_principals"}):
+            self.fail(f"guardrails.{key}", "unknown setting", "use enabled, target_ous, exempt_principals")
+        enabled = data.get("enabled", False)
+        if not isinstance(enabled, bool):
+            self.fail("guardrails.enabled", f"invalid ({enabled!r})", "true or false")
+            enabled = False
+        ous = self.string_list(data, "target_ous", _OU, "OU ids (ou-xxxx-yyyyyyyy) or the root id", False, "guardrails.")
+        principals = data.get("exempt_principals", [])
+        if not isinstance(principals, list) or not all(isinstance(p, str) and p.startswith("arn:") for p in principals):
+            self.fail(
+                "guardrails.exempt_principals", "must be a list of role ARN patterns", "e.g. ['arn:aws:iam::*:role/BreakGlass']"
+            )
+            principals = []
+        return Guardrails(enabled=enabled, target_ous=ous, exempt_principals=tuple(principals))
 
     def breaker(self, data: Any) -> Breaker:
         if not isinstance(data, Mapping):
