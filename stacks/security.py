@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_cloudformation as cfn
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -63,6 +64,7 @@ class SecurityAccountStack(cdk.Stack):
         self.bus = self._bus()
         self.table = self._table()
         self.topic = self._topic()
+        self.chat_topic = self._chatbot()
         self.rule_dlq = self._queue("RuleDLQ", "Events a rule could not deliver to its function after retries")
         self.failures = self._queue("Failures", "Failed invocations and FAILED outcomes; `snapback redrive` replays them")
         self.layers = [
@@ -133,6 +135,39 @@ class SecurityAccountStack(cdk.Stack):
             topic.add_subscription(subscriptions.EmailSubscription(address))
         return topic
 
+    def _chatbot(self) -> sns.Topic | None:
+        """Amazon Q Developer in chat applications, when a workspace and channel are configured."""
+        settings = self.config.notifications
+        if not (settings.chatbot_slack_workspace_id and settings.chatbot_slack_channel_id):
+            return None
+        topic = sns.Topic(
+            self,
+            "ChatTopic",
+            topic_name=f"{TOPIC_NAME}-chat",
+            display_name="Snapback chat",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        role = iam.Role(
+            self,
+            "ChatbotRole",
+            assumed_by=iam.ServicePrincipal("chatbot.amazonaws.com"),
+            description="Amazon Q Developer in chat applications: delivers Snapback notifications, nothing else",
+        )
+        chatbot.SlackChannelConfiguration(
+            self,
+            "ChatbotSlack",
+            slack_channel_configuration_name="snapback",
+            slack_workspace_id=settings.chatbot_slack_workspace_id,
+            slack_channel_id=settings.chatbot_slack_channel_id,
+            notification_topics=[topic],
+            role=role,
+            # Channel members can read notifications but run nothing through the bot.
+            guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("AWSDenyAll")],
+            logging_level=chatbot.LoggingLevel.ERROR,
+        )
+        return topic
+
     def _queue(self, construct_id: str, purpose: str) -> sqs.Queue:
         queue = sqs.Queue(
             self,
@@ -159,6 +194,8 @@ class SecurityAccountStack(cdk.Stack):
         )
         self.table.grant_read_write_data(role)
         self.topic.grant_publish(role)
+        if self.chat_topic is not None:
+            self.chat_topic.grant_publish(role)
         self.failures.grant_send_messages(role)
         role.add_to_policy(
             iam.PolicyStatement(
@@ -236,6 +273,7 @@ class SecurityAccountStack(cdk.Stack):
                 "SNAPBACK_TOPIC_ARN": self.topic.topic_arn,
                 "SNAPBACK_DLQ_URL": self.failures.queue_url,
                 "SNAPBACK_ORG_READER_ROLE_ARN": org_reader_role_arn(self.config, self.partition),
+                **({"SNAPBACK_CHAT_TOPIC_ARN": self.chat_topic.topic_arn} if self.chat_topic is not None else {}),
                 "POWERTOOLS_SERVICE_NAME": "snapback",
                 "POWERTOOLS_METRICS_NAMESPACE": "Snapback",
                 **environment,

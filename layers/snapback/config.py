@@ -108,6 +108,9 @@ class Guardrails:
 class Notifications:
     email: tuple[str, ...] = ()
     slack_webhook_secret: str | None = None
+    # Amazon Q Developer in chat applications: both ids, after the one-time Slack authorization.
+    chatbot_slack_workspace_id: str | None = None
+    chatbot_slack_channel_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -501,4 +504,19 @@ class _Validator:
         secret = data.get("slack_webhook_secret")
         if secret is not None and (not isinstance(secret, str) or not _SECRET_NAME.match(secret)):
             self.fail("notifications.slack_webhook_secret", f"invalid ({secret!r})", "a Secrets Manager secret name")
-        return Notifications(email=tuple(str(e) for e in emails), slack_webhook_secret=secret)
+        chat: dict[str, str | None] = {}
+        for key, pattern, fix in (
+            ("chatbot_slack_workspace_id", r"^[A-Z0-9]{9,11}$", "the workspace id from the Amazon Q Developer console (T...)"),
+            ("chatbot_slack_channel_id", r"^[A-Z0-9]{9,11}$", "the channel id from Slack's channel details (C...)"),
+        ):
+            value = data.get(key)
+            if value is not None and (not isinstance(value, str) or not re.match(pattern, value)):
+                self.fail(f"notifications.{key}", f"invalid ({value!r})", fix)
+                value = None
+            chat[key] = value
+        if bool(chat["chatbot_slack_workspace_id"]) != bool(chat["chatbot_slack_channel_id"]):
+            self.fail("notifications.chatbot_slack_channel_id", "needs chatbot_slack_workspace_id too (or neither)", "set both")
+        unknown = sorted(set(data) - {"email", "slack_webhook_secret", "chatbot_slack_workspace_id", "chatbot_slack_channel_id"})
+        for key in unknown:
+            self.fail(f"notifications.{key}", "unknown setting", "use email, slack_webhook_secret, chatbot_slack_*")
+        return Notifications(email=tuple(str(e) for e in emails), slack_webhook_secret=secret, **chat)

@@ -60,6 +60,7 @@ def subject(result: Result, remediation: type[Remediation]) -> str:
 class Notifier:
     clients: Clients
     topic_arn: str
+    chat_topic_arn: str | None = None  # Amazon Q Developer in chat applications (custom format)
 
     def publish(self, result: Result, remediation: type[Remediation]) -> str:
         target = result.target
@@ -70,13 +71,19 @@ class Notifier:
             "account": target.account if target else "-",
         }
         region = self.topic_arn.split(":")[3] or None
+        message = build_message(result, remediation)
+        sns = self.clients.client("sns", region)
         try:
-            response = self.clients.client("sns", region).publish(
+            response = sns.publish(
                 TopicArn=self.topic_arn,
                 Subject=subject(result, remediation),
-                Message=json.dumps(build_message(result, remediation), default=str, sort_keys=True),
+                Message=json.dumps(message, default=str, sort_keys=True),
                 MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
             )
+            if self.chat_topic_arn:
+                from snapback.chatbot import chat_body
+
+                sns.publish(TopicArn=self.chat_topic_arn, Message=chat_body(json.loads(json.dumps(message, default=str))))
         except (ClientError, BotoCoreError) as err:
             raise classify(err) from err
         return str(response["MessageId"])

@@ -168,7 +168,7 @@ class Runtime:
 
     @cached_property
     def notifier(self) -> Notifier:
-        return Notifier(self.clients, self.topic_arn)
+        return Notifier(self.clients, self.topic_arn, os.environ.get("SNAPBACK_CHAT_TOPIC_ARN") or None)
 
     @cached_property
     def breaker(self) -> Breaker:

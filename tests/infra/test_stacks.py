@@ -147,8 +147,8 @@ def test_kms_key_rotates_and_encrypts_topic_queues_and_table(out):
     }
     assert {"events.amazonaws.com", "cloudwatch.amazonaws.com"} <= services
     key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
-    (topic,) = resources(tpl, "AWS::SNS::Topic").values()
-    assert topic["Properties"]["KmsMasterKeyId"] == key_arn
+    topics = resources(tpl, "AWS::SNS::Topic").values()
+    assert topics and all(t["Properties"]["KmsMasterKeyId"] == key_arn for t in topics)
     for queue in resources(tpl, "AWS::SQS::Queue").values():
         assert queue["Properties"]["KmsMasterKeyId"] == key_arn
     (table,) = resources(tpl, "AWS::DynamoDB::GlobalTable").values()
@@ -229,3 +229,16 @@ def test_no_iam_statement_allows_every_action(out, stack):
         actions = statement.get("Action")
         actions = actions if isinstance(actions, list) else [actions]
         assert "NotAction" not in statement and "*" not in actions, statement
+
+
+def test_chatbot_channel_gets_its_own_custom_format_topic_and_can_run_nothing(out):
+    tpl = template(out, "SnapbackSecurityAccount")
+    (config,) = resources(tpl, "AWS::Chatbot::SlackChannelConfiguration").values()
+    props = config["Properties"]
+    assert props["SlackWorkspaceId"] == CONFIG.notifications.chatbot_slack_workspace_id
+    assert props["SlackChannelId"] == CONFIG.notifications.chatbot_slack_channel_id
+    assert "AWSDenyAll" in json.dumps(props["GuardrailPolicies"])
+    (topic_ref,) = props["SnsTopicArns"]
+    functions = resources(tpl, "AWS::Lambda::Function").values()
+    remediators = [f for f in functions if "SNAPBACK_REMEDIATION" in f["Properties"].get("Environment", {}).get("Variables", {})]
+    assert all(f["Properties"]["Environment"]["Variables"]["SNAPBACK_CHAT_TOPIC_ARN"] == topic_ref for f in remediators)
