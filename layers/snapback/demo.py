@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -349,8 +350,9 @@ def deliver(org: LocalOrg, account: str, timeline: Timeline, expect: int) -> lis
 
 
 def _show(timeline: Timeline, result: Result) -> None:
+    planned = result.outcome.value in ("NOTIFIED", "DRY_RUN")
     for action in result.actions:
-        timeline.add("action", action)
+        timeline.add("would" if planned else "action", action)
     timeline.add("outcome", f"{result.outcome.value}: {result.reason} (audit {result.audit_id})")
     if result.notification_id:
         timeline.add("notify", f"SNS {TOPIC} message {result.notification_id}")
@@ -369,6 +371,57 @@ def oncall_messages(org: LocalOrg) -> list[dict[str, Any]]:
         for m in batch:
             out.append(json.loads(m["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+class SlackSink:
+    """A local HTTP endpoint standing in for the Slack incoming webhook; keeps every payload."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        posts: list[dict[str, Any]] = []
+        self.posts = posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                posts.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *_: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/demo"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> SlackSink:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def post_to_slack(org: LocalOrg, sink: SlackSink, timeline: Timeline) -> list[dict[str, Any]]:
+    """What the notifier function does: drain the topic's queue, render, pace, post; show each post."""
+    from snapback.slack import SlackPoster, plan_posts, readable
+
+    messages = oncall_messages(org)
+    # The real notifier keeps Slack under one post per second; the demo paces faster to stay short.
+    poster = SlackPoster(sink.url, min_interval_s=0.05)
+    before = len(sink.posts)
+    for payload in plan_posts(messages):
+        poster.post(payload)
+    for payload in sink.posts[before:]:
+        lines = readable(payload)
+        timeline.add("slack", lines[0] if lines else payload.get("text", ""))
+        for line in lines[1:]:
+            print(f"{'':22}| {line}", file=timeline.out)
+    return messages
 
 
 def discover_scenarios() -> list[Any]:
@@ -405,25 +458,27 @@ def run_demo(report_path: str = "demo-report.json", out: Any = sys.stdout) -> in
             f"{len(registry.all_remediations())} remediation(s) registered; rules from their patterns on each member bus; "
             f"role {org.config.member_role_name} with {len(registry.member_permissions())} declared actions",
         )
-        scenarios = [scenario.run(org, timeline) for scenario in discover_scenarios()]
-        messages = oncall_messages(org)
-        for message in messages:
-            timeline.add(
-                "on-call",
-                f"[{message['severity']}] {message['outcome']} {message['remediation']}: "
-                f"{message['what_happened'].get('summary', '')} | undo: {message.get('undo')}",
-            )
-        findings = org.session(org.security).client("securityhub").get_findings()["Findings"]
+        scenarios, messages = [], []
+        with SlackSink() as sink:
+            timeline.add("setup", f"Slack incoming webhook stand-in listening at {sink.url}")
+            for scenario in discover_scenarios():
+                scenarios.append(scenario.run(org, timeline))
+                messages += post_to_slack(org, sink, timeline)
+            posts = sink.posts
+        print("\nSecurity Hub findings in the security account:", file=out)
+        findings = org.session(org.security).client("securityhub").get_findings(MaxResults=100)["Findings"]
         for finding in findings:
-            timeline.add(
-                "finding", f"{finding['Title']} [{finding['Severity']['Label']}] workflow {finding['Workflow']['Status']}"
+            print(
+                f"  [{finding['Severity']['Label']:<8}] {finding['Workflow']['Status']:<9} {finding['Title']}",
+                file=out,
             )
-    passed = all(s["passed"] for s in scenarios) and len(messages) >= 1 and len(findings) >= 1
+    passed = all(s["passed"] for s in scenarios) and len(messages) >= 1 and len(findings) >= 1 and len(posts) >= 1
     report = {
         "passed": passed,
         "organization": {"id": org.org_id, "management": org.management, "security": org.security, "members": org.members},
         "scenarios": scenarios,
         "notifications": messages,
+        "slack_posts": posts,
         "findings": [{"Id": f["Id"], "Title": f["Title"], "Workflow": f["Workflow"]} for f in findings],
         "timeline": timeline.entries,
     }

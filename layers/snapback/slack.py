@@ -257,12 +257,13 @@ class SlackPoster:
     clock: Callable[[], float] = time.monotonic
     attempts: int = 4
     max_wait_s: float = 30.0
+    min_interval_s: float = MIN_INTERVAL_S
     _last_post: float = field(default=-1e9)
 
     def post(self, payload: Mapping[str, Any]) -> None:
         body = json.dumps(payload).encode()
         for attempt in range(self.attempts):
-            gap = MIN_INTERVAL_S - (self.clock() - self._last_post)
+            gap = self.min_interval_s - (self.clock() - self._last_post)
             if gap > 0:
                 self.sleep(gap)
             try:
@@ -344,3 +345,23 @@ def deliver_batch(event: Mapping[str, Any], poster: SlackPoster) -> int:
     for payload in posts:
         poster.post(payload)
     return len(posts)
+
+
+def readable(payload: Mapping[str, Any]) -> list[str]:
+    """A Block Kit message as plain lines, the way a person reads it in the channel (demo, tests)."""
+    lines: list[str] = []
+    for block in payload.get("blocks") or []:
+        kind = block.get("type")
+        if kind == "header":
+            lines.append(f"== {block['text']['text']} ==")
+        elif kind == "section":
+            if block.get("text"):
+                lines.extend(str(block["text"]["text"]).splitlines())
+            fields = [str(f["text"]).replace("\n", ": ", 1) for f in block.get("fields") or []]
+            for i in range(0, len(fields), 3):
+                lines.append(" | ".join(fields[i : i + 3]))
+        elif kind == "actions":
+            lines.append("buttons: " + ", ".join(e["text"]["text"] for e in block.get("elements") or []))
+        elif kind == "context":
+            lines.append(" · ".join(str(e.get("text", "")) for e in block.get("elements") or []))
+    return [line.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") for line in lines if line.strip()]

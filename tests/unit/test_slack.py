@@ -211,3 +211,12 @@ def test_sqs_batch_from_sns_is_delivered(slack_server):
     }
     assert deliver_batch(batch, SlackPoster(slack_server, sleep=lambda _: None)) == 3
     assert [b["text"].split(":")[0] for b in SlackStub.bodies] == ["[HIGH] REMEDIATED", "[HIGH] FAILED", "[MEDIUM] UNREADABLE"]
+
+
+def test_readable_shows_a_message_as_people_read_it_in_the_channel():
+    from snapback.slack import readable
+
+    lines = readable(render(notification("REMEDIATED", undo="snapback undo 20261122T000000Z-abc")))
+    assert lines[0].startswith("== ") and "REMEDIATED" in lines[0]
+    assert any(line.startswith("*Undo:* `snapback undo 20261122T000000Z-abc`") for line in lines)
+    assert any(line.startswith("audit ") for line in lines)
