@@ -6,7 +6,8 @@ fixture through both this matcher and moto's EventBridge and requires the same a
 
 Supported: exact strings/numbers/booleans/null, `prefix`, `suffix`, `wildcard`,
 `equals-ignore-case`, `anything-but` (value, list, prefix, suffix, wildcard), `exists`,
-`numeric`, and `$or`. An event array field matches if any element matches.
+`numeric`, and `$or`. An event array field matches if any element matches, arrays of objects
+included (`detail.findings[*]` against a nested pattern).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def _match_object(pattern: Mapping[str, Any], event: Any) -> bool:
             continue
         value = event.get(key, _MISSING) if isinstance(event, Mapping) else _MISSING
         if isinstance(rule, Mapping):
+            if isinstance(value, list):
+                # An array of objects (Security Hub's detail.findings): some element must match.
+                # EventBridge flattens such arrays; for the one-finding events AWS sends, the same.
+                if not any(isinstance(v, Mapping) and _match_object(rule, v) for v in value):
+                    return False
+                continue
             if value is _MISSING or not isinstance(value, Mapping):
                 return False
             if not _match_object(rule, value):
