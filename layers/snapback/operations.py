@@ -46,7 +46,8 @@ def undo(runtime: Runtime, audit_id: str) -> dict[str, Any]:
     item = _item(runtime, audit_id)
     if item.get("undone_by"):
         return {"audit_id": audit_id, "outcome": "ALREADY_UNDONE", "undone_by": item["undone_by"]}
-    if item.get("outcome") != Outcome.REMEDIATED.value or not item.get("undo"):
+    # A FAILED verification after a partial apply also recorded undo data: that can be rolled back too.
+    if item.get("outcome") not in (Outcome.REMEDIATED.value, Outcome.FAILED.value) or not item.get("undo"):
         raise SnapbackError(f"audit {audit_id} ({item.get('outcome')}) changed nothing; there is nothing to undo")
     remediation = registry.get(item["remediation"])()
     remediation.configure(runtime)

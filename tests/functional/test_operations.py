@@ -97,3 +97,28 @@ def test_custom_action_never_trusts_other_products(org):
     forged["AwsAccountId"] = org.members["member-b"]
     (out,) = custom_action(runtime, custom_action_event(org, "remediate", [forged]))
     assert out["outcome"] == "SKIPPED" and not has_block(s3, "forged")
+
+
+def test_a_failed_verification_after_a_partial_apply_can_still_be_undone(org):
+    from snapback.outcomes import Result, Target
+
+    account = org.members["member-a"]
+    s3 = org.session(account).client("s3")
+    s3.create_bucket(Bucket="half-done")
+    s3.put_public_access_block(
+        Bucket="half-done",
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    runtime = runtime_for(org, NAME)
+    target = Target(account, "us-east-1", "AwsS3Bucket", "half-done", "arn:aws:s3:::half-done", "k")
+    failed = Result(
+        Outcome.FAILED, "verification failed", remediation=NAME, target=target, undo={"previous_block": None}, mode="enforce"
+    )
+    runtime.audit.write(failed, "20261122T000000Z-failed0001")
+    assert undo(runtime, "20261122T000000Z-failed0001")["outcome"] == "UNDONE"
+    assert not has_block(s3, "half-done")
