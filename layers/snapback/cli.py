@@ -3,6 +3,7 @@
 handle EVENT...   run events exactly as the Lambda would (AWS_ENDPOINT_URL: moto or real AWS)
 demo              the embedded default: a simulated org in moto, an attack, its remediation
 undo AUDIT_ID     restore the before state recorded by an audit item
+redrive           replay dead-lettered events (--queue, --dry-run); delete each only after success
 approve AUDIT_ID  enforce what a notify-mode outcome proposed (human approval)
 audit             list and filter decisions from the audit table
 breaker           open blast-radius breakers; `breaker reset SCOPE` closes one
@@ -157,6 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_breaker = sub.add_parser("breaker", help="blast-radius breakers: list open ones, or reset one")
     p_breaker.add_argument("action", nargs="?", choices=["status", "reset"], default="status")
     p_breaker.add_argument("scope", nargs="?", help="account#<id> or remediation#<name> (for reset)")
+    p_redrive = sub.add_parser("redrive", help="replay dead-lettered events; delete each only after it succeeded")
+    p_redrive.add_argument(
+        "--queue", default=os.environ.get("SNAPBACK_DLQ_URL"), help="queue URL or name (default $SNAPBACK_DLQ_URL)"
+    )
+    p_redrive.add_argument("--dry-run", action="store_true", help="show what would be replayed; change nothing")
+    p_redrive.add_argument("--max", type=int, default=10_000, help="at most this many messages")
     sub.add_parser("status", help="open breakers and the latest decisions")
     sub.add_parser("remediations", help="list the registry")
     args = parser.parse_args(argv)
@@ -217,6 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 opened = runtime.breaker.open_scopes()
                 print("\n".join(json.dumps(o) for o in opened) if opened else "no breaker is open")
+        elif args.command == "redrive":
+            from snapback.redrive import redrive
+
+            if not args.queue:
+                raise SnapbackError("name the dead-letter queue: --queue URL_OR_NAME (or set SNAPBACK_DLQ_URL)")
+            print(json.dumps(redrive(runtime, args.queue, dry_run=args.dry_run, limit=args.max).as_dict()))
         elif args.command == "status":
             opened = runtime.breaker.open_scopes()
             print(f"open breakers: {', '.join(o['scope'] for o in opened) or 'none'}")
