@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from snapback import member_role, registry
-from snapback.remediation import Remediation
+from snapback.remediation import AlertRemediation, Remediation
 
 FIXTURES = Path(__file__).with_name("fixtures")
 REMEDIATIONS = registry.all_remediations()
@@ -22,7 +22,9 @@ def test_remediation_is_complete(cls: type[Remediation]):
     for section in ("Trigger:", "Action:", "Undo:", "Permissions:"):
         assert section in doc, f"{cls.name}: module docstring lacks {section}"
     assert cls.__module__ == f"snapback.remediations.{cls.name}", "module name must equal the remediation name"
-    assert cls.summary and cls.triggers and cls.permissions
+    assert cls.summary and cls.triggers
+    # Only an alert-only remediation may need nothing in member accounts (it never opens a session).
+    assert cls.permissions or issubclass(cls, AlertRemediation), f"{cls.name}: declare its member permissions"
     assert all(IAM_ACTION.match(p) for p in cls.permissions), cls.permissions
     assert "*" not in "".join(cls.permissions)
     has_undo = cls.undo is not Remediation.undo

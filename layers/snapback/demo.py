@@ -99,13 +99,30 @@ def local_aws() -> Iterator[str]:
                 os.environ[key] = value
 
 
+_LOADER: Any = None
+
+
+def local_session(**kwargs: Any) -> boto3.Session:
+    """A boto3 session sharing one botocore loader: service models are parsed once per process, not
+    once per session (the demo and the tests open a session per account and per remediation)."""
+    global _LOADER
+    import botocore.loaders
+    import botocore.session
+
+    if _LOADER is None:
+        _LOADER = botocore.loaders.create_loader()
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core, **kwargs)
+
+
 def session_in(account: str, role: str = "OrganizationAccountAccessRole", source_identity: str | None = None) -> boto3.Session:
     """Credentials in another account of the local org (moto scopes state by account)."""
     kwargs: dict[str, Any] = {"RoleArn": f"arn:aws:iam::{account}:role/{role}", "RoleSessionName": "snapback-demo"}
     if source_identity:
         kwargs["SourceIdentity"] = source_identity
     creds = boto3.client("sts", region_name=REGION).assume_role(**kwargs)["Credentials"]
-    return boto3.Session(
+    return local_session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],

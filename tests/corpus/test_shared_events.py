@@ -43,6 +43,10 @@ def test_every_event_is_routed_and_handled_as_the_table_says(org):
         outcome = ",".join(sorted({r.outcome.value for r in results}))
         seen[file] = (remediations, outcome)
         assert all(r.reason for r in results), file
+    if os.environ.get("SNAPBACK_UPDATE_CORPUS") == "1":  # regenerate after a deliberate routing change; review the diff
+        rows = [f"{f}\t{seen[f][0]}\t{seen[f][1]}" for f in FILES]
+        TABLE.write_text(TABLE.read_text().splitlines()[0] + "\n" + "\n".join(rows) + "\n")
+        table = expected()
     mismatches = {f: (seen[f], table[f]) for f in FILES if seen[f] != table[f]}
     assert not mismatches, "got (seen, expected): " + json.dumps(mismatches, indent=1)
 
@@ -62,6 +66,11 @@ def test_in_process_routing_agrees_with_moto_eventbridge():
             continue
         for envelope in envelopes:
             event = json.loads(json.dumps(envelope.as_dict()))
+            findings = event.get("detail", {}).get("findings")
+            if isinstance(findings, list) and len(findings) == 1:
+                # moto does not match a pattern object inside an array (EventBridge and snapback.patterns
+                # do); with the single finding AWS sends per event, the element itself is equivalent.
+                event["detail"]["findings"] = findings[0]
             for pattern in patterns:
                 assert matches(pattern, event) == EventPattern.load(json.dumps(pattern)).matches_event(event), (file, pattern)
                 checked += 1
