@@ -28,6 +28,7 @@ _ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
 _OU = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 
 
@@ -64,9 +65,17 @@ class Exemption:
             (self.remediations, remediation),
             (self.accounts, account),
             (self.resources, resource_arn),
-            (self.principals, principal_arn or ""),
         )
-        return all(not patterns or any(fnmatch.fnmatchcase(value, p) for p in patterns) for patterns, value in checks)
+        if not all(not patterns or any(fnmatch.fnmatchcase(value, p) for p in patterns) for patterns, value in checks):
+            return False
+        if not self.principals:
+            return True
+        # A break-glass role is named once; it matches its sessions too (assumed-role ARN -> role ARN).
+        candidates = {principal_arn or ""}
+        session = _ASSUMED_ROLE.match(principal_arn or "")
+        if session:
+            candidates.add(f"arn:{session['partition']}:iam::{session['account']}:role/{session['role']}")
+        return any(fnmatch.fnmatchcase(c, p) for c in candidates for p in self.principals)
 
 
 @dataclass(frozen=True)

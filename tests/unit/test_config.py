@@ -126,3 +126,16 @@ def test_overrides_breaker_and_retention_are_validated_and_round_trip(tmp_path):
         "breaker.typo",
     ):
         assert f"field `{field}`" in text, field
+
+
+def test_a_principal_exemption_for_a_role_covers_its_sessions():
+    from datetime import date
+
+    from snapback.config import Exemption
+
+    exemption = Exemption(reason="break-glass role of the incident team", principals=("arn:aws:iam::*:role/BreakGlass*",))
+    common = {"remediation": "x", "account": "111111111111", "resource_arn": "arn:aws:s3:::b", "today": date(2026, 1, 1)}
+    assert exemption.matches(principal_arn="arn:aws:sts::111111111111:assumed-role/BreakGlassAdmin/alice", **common)
+    assert exemption.matches(principal_arn="arn:aws:iam::111111111111:role/BreakGlassAdmin", **common)
+    assert not exemption.matches(principal_arn="arn:aws:sts::111111111111:assumed-role/Developer/bob", **common)
+    assert not exemption.matches(principal_arn=None, **common)
