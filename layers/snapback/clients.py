@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -55,6 +56,7 @@ THROTTLING = frozenset(
     }
 )
 _SOURCE_IDENTITY = re.compile(r"[^\w+=,.@-]")
+_ACCOUNT_HOST_PREFIX = re.compile(r"^\d{12}\.")
 
 
 def error_code(err: ClientError) -> str:
@@ -74,6 +76,19 @@ def classify(err: Exception) -> Exception:
     if isinstance(err, BotoCoreError):
         return PermanentError(f"{type(err).__name__}: {err}")
     return err
+
+
+def strip_account_host_prefix(request: Any, **_: Any) -> None:
+    """before-send hook: s3control puts the account id in the host (`<account>.<endpoint>`); a local
+    endpoint (moto server) serves it on the endpoint itself. Never registered against real AWS."""
+    parts = urlsplit(request.url)
+    request.url = urlunsplit(parts._replace(netloc=_ACCOUNT_HOST_PREFIX.sub("", parts.netloc)))
+
+
+def _local_endpoint_fixups(client: Any, service: str, endpoint_url: str | None) -> Any:
+    if endpoint_url and service == "s3control":
+        client.meta.events.register("before-send.s3-control.*", strip_account_host_prefix)
+    return client
 
 
 def source_identity(remediation: str) -> str:
@@ -113,8 +128,12 @@ class Clients:
         key = ("self", service, region or self.region)
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self._boto_session().client(
-                    service, region_name=region or self.region, config=BOTO_CONFIG, endpoint_url=self.endpoint_url
+                self._clients[key] = _local_endpoint_fixups(
+                    self._boto_session().client(
+                        service, region_name=region or self.region, config=BOTO_CONFIG, endpoint_url=self.endpoint_url
+                    ),
+                    service,
+                    self.endpoint_url,
                 )
             return self._clients[key]
 
@@ -153,8 +172,12 @@ class Clients:
         key = (creds["aws_access_key_id"], service, region)  # new credentials, new client
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = self._boto_session().client(
-                    service, region_name=region, config=BOTO_CONFIG, endpoint_url=self.endpoint_url, **creds
+                self._clients[key] = _local_endpoint_fixups(
+                    self._boto_session().client(
+                        service, region_name=region, config=BOTO_CONFIG, endpoint_url=self.endpoint_url, **creds
+                    ),
+                    service,
+                    self.endpoint_url,
                 )
             return self._clients[key]
 

@@ -4,7 +4,14 @@ Trigger: CloudTrail (successful calls only, never Snapback's own): PutBucketPoli
     grants access to everyone (an Allow to `*` not pinned by a VPC, VPC endpoint, IP, account or
     organization condition); PutBucketAcl granting AllUsers or AuthenticatedUsers (grants or a
     public canned ACL); DeleteBucketPublicAccessBlock; PutBucketPublicAccessBlock turning any of
-    the four settings off.
+    the four settings off (a setting the request leaves out is off: the put replaces the block).
+    AWS Config: a NON_COMPLIANT compliance change of `s3-bucket-public-read-prohibited`,
+    `s3-bucket-public-write-prohibited` or `s3-bucket-level-public-access-prohibited`, matched
+    anywhere in the rule name, because Security Hub, conformance packs and organization rules
+    deploy them with a prefix or suffix (`securityhub-...-a1b2c3`, `...-conformance-pack-x`).
+    GuardDuty: Policy:S3/BucketBlockPublicAccessDisabled, Policy:S3/BucketAnonymousAccessGranted,
+    Policy:S3/BucketPublicAccessGranted (the bucket named in resource.s3BucketDetails; sample
+    findings never act). Security Hub: FAILED controls S3.2, S3.3 and S3.8 from AWS's own products.
 Action: re-read the bucket's public access block; if any of the four settings is off, turn all
     four on (BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets), then
     read it again to verify. Existing policies and ACLs are left in place: the block neutralises
@@ -19,17 +26,19 @@ Side effects: public readers of the bucket lose access at once; intentionally pu
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from snapback.clients import MemberSession, error_code
-from snapback.errors import NotApplicable
-from snapback.events import CloudTrailCall, Envelope
+from snapback.errors import MalformedEvent, NotApplicable
+from snapback.events import CONFIG_COMPLIANCE, GUARDDUTY_FINDING, SECURITYHUB_IMPORTED, CloudTrailCall, Envelope, is_account_id
+from snapback.findings import AsffFinding, parse_guardduty
 from snapback.outcomes import Severity, Target
 from snapback.policies import load_document, public_statements
 from snapback.registry import register
-from snapback.remediation import Remediation, Trigger, cloudtrail_pattern
+from snapback.remediation import Remediation, Trigger, cloudtrail_pattern, guardduty_pattern
 
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
@@ -41,10 +50,34 @@ GRANT_HEADERS = (
     "x-amz-grant-write-acp",
     "x-amz-grant-full-control",
 )
+CONFIG_RULES = (
+    "s3-bucket-public-read-prohibited",
+    "s3-bucket-public-write-prohibited",
+    "s3-bucket-level-public-access-prohibited",
+)
+GUARDDUTY_TYPES = (
+    "Policy:S3/BucketBlockPublicAccessDisabled",
+    "Policy:S3/BucketAnonymousAccessGranted",
+    "Policy:S3/BucketPublicAccessGranted",
+)
 
 
 def _first(value: Any) -> Any:
     return value[0] if isinstance(value, list) and value else value
+
+
+def _on(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def flags_turned_off(config: Any) -> list[str] | None:
+    """The settings a PublicAccessBlockConfiguration request leaves off; None if it is unreadable.
+
+    A put replaces the whole block, so a setting the request leaves out is off too.
+    """
+    if not isinstance(config, Mapping):
+        return None
+    return [flag for flag in FLAGS if not _on(config.get(flag))]
 
 
 def public_acl_grants(request: Mapping[str, Any]) -> list[str]:
@@ -68,6 +101,82 @@ def public_acl_grants(request: Mapping[str, Any]) -> list[str]:
     return found
 
 
+# -- AWS Config compliance changes (candidates for snapback.events / snapback.remediation) ---------
+
+
+def config_compliance_pattern(rule_names: list[str], resource_types: list[str]) -> dict[str, Any]:
+    """NON_COMPLIANT results of the named managed rules, whatever prefix or suffix the deployer added."""
+    return {
+        "source": ["aws.config"],
+        "detail-type": [CONFIG_COMPLIANCE],
+        "detail": {
+            "configRuleName": [{"wildcard": f"*{name}*"} for name in sorted(rule_names)],
+            "resourceType": sorted(resource_types),
+            "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class ConfigComplianceChange:
+    """The parts of a `Config Rules Compliance Change` event that decisions use."""
+
+    rule_name: str
+    resource_type: str
+    resource_id: str
+    account: str | None
+    region: str | None
+    compliance: str
+    recorded_at: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"config#{self.account}#{self.rule_name}#{self.resource_id}#{self.recorded_at}"
+
+
+def parse_config_compliance(detail: Mapping[str, Any]) -> ConfigComplianceChange:
+    """Typed view of a Config compliance change; raises MalformedEvent if it is not one."""
+    if not isinstance(detail, Mapping):
+        raise MalformedEvent("Config detail is not an object")
+    new = detail.get("newEvaluationResult")
+    new = new if isinstance(new, Mapping) else {}
+    ident = new.get("evaluationResultIdentifier")
+    ident = ident if isinstance(ident, Mapping) else {}
+    rule, resource = detail.get("configRuleName"), detail.get("resourceId")
+    if not isinstance(rule, str) or not rule or not isinstance(resource, str) or not resource:
+        raise MalformedEvent("Config compliance change without configRuleName or resourceId")
+    account, region = detail.get("awsAccountId"), detail.get("awsRegion")
+    return ConfigComplianceChange(
+        rule_name=rule,
+        resource_type=str(detail.get("resourceType") or ""),
+        resource_id=resource,
+        account=account if isinstance(account, str) and account else None,
+        region=region if isinstance(region, str) and region else None,
+        compliance=str(new.get("complianceType") or ""),
+        recorded_at=str(
+            new.get("resultRecordedTime") or ident.get("orderingTimestamp") or detail.get("notificationCreationTime") or ""
+        ),
+    )
+
+
+def updated_at(detail: Mapping[str, Any]) -> str:
+    """When a GuardDuty or Security Hub finding last changed: a new occurrence is a new trigger."""
+    findings = detail.get("findings")
+    source = findings[0] if isinstance(findings, list) and findings and isinstance(findings[0], Mapping) else detail
+    return str(source.get("updatedAt") or source.get("UpdatedAt") or "")
+
+
+def stale_finding(event: Envelope, finding: AsffFinding) -> str | None:
+    """Why an imported finding is not a live failure (the rule filters these; a forced run must too)."""
+    if finding.compliance == "PASSED":
+        return "the control passed"
+    if event.detail_type == SECURITYHUB_IMPORTED and (
+        finding.workflow in ("RESOLVED", "SUPPRESSED") or finding.record_state == "ARCHIVED"
+    ):
+        return f"the finding is {finding.record_state if finding.record_state == 'ARCHIVED' else finding.workflow}"
+    return None
+
+
 @register
 class S3BlockPublicAccess(Remediation):
     name = "s3_block_public_access"
@@ -84,25 +193,54 @@ class S3BlockPublicAccess(Remediation):
                 ["PutBucketPolicy", "PutBucketAcl", "DeleteBucketPublicAccessBlock", "PutBucketPublicAccessBlock"],
             ),
         ),
+        Trigger(
+            id="config",
+            description="AWS Config found a bucket publicly readable or writable",
+            pattern=config_compliance_pattern(list(CONFIG_RULES), ["AWS::S3::Bucket"]),
+        ),
+        Trigger(
+            id="guardduty",
+            description="GuardDuty: bucket block public access disabled or public access granted",
+            pattern=guardduty_pattern(list(GUARDDUTY_TYPES)),
+        ),
     )
+    controls = ("S3.2", "S3.3", "S3.8")
     permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
     gone_codes = frozenset({"NoSuchBucket"})
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
-        if call is None:
-            raise NotApplicable("not a CloudTrail call")
-        bucket = call.request.get("bucketName")
-        if not isinstance(bucket, str) or not bucket:
-            raise NotApplicable(f"{call.event_name} names no bucket (requestParameters.bucketName missing)")
-        target = Target(
-            account=event.account,
-            region=call.region or event.region,
+        if call is not None:
+            return self._resolve_call(event, call)
+        if event.detail_type == CONFIG_COMPLIANCE:
+            return self._resolve_config(event)
+        if event.detail_type == GUARDDUTY_FINDING:
+            return self._resolve_guardduty(event)
+        raise NotApplicable(f"{event.detail_type} is not an event this remediation reads")
+
+    def _target(
+        self, account: str, region: str, bucket: str, key: str, facts: dict[str, Any], actor: str | None = None
+    ) -> Target:
+        return Target(
+            account=account,
+            region=region,
             resource_type="AwsS3Bucket",
             resource_id=bucket,
             resource_arn=f"arn:aws:s3:::{bucket}",
-            idempotency_key=f"ct#{call.event_id}" if call.event_id else f"s3#{event.account}#{bucket}#{call.event_time}",
-            principal_arn=call.actor.arn,
-            facts={
+            idempotency_key=key,
+            principal_arn=actor,
+            facts=facts,
+        )
+
+    def _resolve_call(self, event: Envelope, call: CloudTrailCall) -> Target:
+        bucket = call.request.get("bucketName")
+        if not isinstance(bucket, str) or not bucket:
+            raise NotApplicable(f"{call.event_name} names no bucket (requestParameters.bucketName missing)")
+        target = self._target(
+            event.account,
+            call.region or event.region,
+            bucket,
+            f"ct#{call.event_id}" if call.event_id else f"s3#{event.account}#{bucket}#{call.event_time}",
+            {
                 "summary": f"{call.event_name} on bucket {bucket}",
                 "event_name": call.event_name,
                 "event_id": call.event_id,
@@ -111,12 +249,83 @@ class S3BlockPublicAccess(Remediation):
                 "source_ip": call.source_ip,
                 "user_agent": call.user_agent,
             },
+            actor=call.actor.arn,
         )
         try:
             why = self._why_public(call)
         except NotApplicable as err:
             raise NotApplicable(str(err), target) from None
         target.facts["summary"] += f": {why}"
+        return target
+
+    def _resolve_config(self, event: Envelope) -> Target:
+        change = parse_config_compliance(event.detail)
+        target = self._target(
+            change.account or event.account,
+            change.region or event.region,
+            change.resource_id,
+            change.idempotency_key,
+            {
+                "summary": f"AWS Config rule {change.rule_name}: bucket {change.resource_id} is {change.compliance or 'unknown'}",
+                "config_rule": change.rule_name,
+                "compliance": change.compliance,
+                "recorded_at": change.recorded_at,
+            },
+        )
+        if not any(rule in change.rule_name for rule in CONFIG_RULES):
+            raise NotApplicable(f"Config rule {change.rule_name} is not one this remediation answers", target)
+        if change.compliance != "NON_COMPLIANT":
+            raise NotApplicable(f"Config reports {change.compliance or 'no compliance type'}, not NON_COMPLIANT", target)
+        if change.resource_type and change.resource_type != "AWS::S3::Bucket":
+            raise NotApplicable(f"Config evaluated a {change.resource_type}, not a bucket", target)
+        return target
+
+    def _resolve_guardduty(self, event: Envelope) -> Target:
+        finding = parse_guardduty(event.detail)
+        if not finding.bucket_names:
+            raise NotApplicable(f"GuardDuty {finding.type} names no bucket (resource.s3BucketDetails empty)")
+        bucket = finding.bucket_names[0]
+        target = self._target(
+            finding.account,
+            finding.region or event.region,
+            bucket,
+            f"{finding.idempotency_key}#{updated_at(event.detail)}",
+            {
+                "summary": f"GuardDuty {finding.type} on bucket {bucket}: {finding.title}",
+                "finding_type": finding.type,
+                "finding_id": finding.id,
+                "severity": finding.severity,
+                "actor": finding.user_name or finding.principal_id,
+            },
+        )
+        if finding.type not in GUARDDUTY_TYPES:
+            raise NotApplicable(f"GuardDuty {finding.type} is not a bucket exposure finding", target)
+        return target
+
+    def resolve_finding(self, event: Envelope, finding: AsffFinding) -> Target:
+        bucket_arns = [r.id for r in finding.resources if r.type == "AwsS3Bucket" and r.id.startswith("arn:")]
+        if not bucket_arns:
+            raise NotApplicable(f"Security Hub {finding.control_id or finding.title} names no AwsS3Bucket resource")
+        bucket = bucket_arns[0].split(":", 5)[-1].split("/", 1)[0]
+        region = next((r.region for r in finding.resources if r.region), None) or finding.region or event.region
+        if not bucket or not is_account_id(finding.account):
+            raise MalformedEvent(f"Security Hub finding {finding.id} names no usable bucket or account")
+        target = self._target(
+            finding.account,
+            region,
+            bucket,
+            f"{finding.idempotency_key}#{updated_at(event.detail)}",
+            {
+                "summary": f"Security Hub control {finding.control_id} FAILED for bucket {bucket}: {finding.title}",
+                "control": finding.control_id,
+                "finding_id": finding.id,
+            },
+        )
+        if finding.control_id not in self.controls:
+            raise NotApplicable(f"control {finding.control_id} is not one this remediation fixes", target)
+        stale = stale_finding(event, finding)
+        if stale:
+            raise NotApplicable(stale, target)
         return target
 
     def _why_public(self, call: CloudTrailCall) -> str:
@@ -135,11 +344,10 @@ class S3BlockPublicAccess(Remediation):
                 raise NotApplicable("the new ACL grants nothing to AllUsers or AuthenticatedUsers")
             return "ACL grants " + "; ".join(grants)
         if call.event_name == "PutBucketPublicAccessBlock":
-            config = request.get("PublicAccessBlockConfiguration")
-            off = [f for f in FLAGS if isinstance(config, Mapping) and config.get(f) is False]
-            if isinstance(config, Mapping) and not off:
+            off = flags_turned_off(request.get("PublicAccessBlockConfiguration"))
+            if off == []:
                 raise NotApplicable("the new public access block keeps every setting on")
-            return f"public access block weakened ({', '.join(off) or 'settings unreadable'} off)"
+            return f"public access block weakened ({', '.join(off or ['settings unreadable'])} off)"
         if call.event_name == "DeleteBucketPublicAccessBlock":
             return "public access block deleted"
         raise NotApplicable(f"{call.event_name} does not expose a bucket")
