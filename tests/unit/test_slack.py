@@ -220,3 +220,16 @@ def test_readable_shows_a_message_as_people_read_it_in_the_channel():
     assert lines[0].startswith("== ") and "REMEDIATED" in lines[0]
     assert any(line.startswith("*Undo:* `snapback undo 20261122T000000Z-abc`") for line in lines)
     assert any(line.startswith("audit ") for line in lines)
+
+
+@pytest.mark.parametrize("remediation", registry.names())
+def test_rendering_matches_the_golden_file_for_every_remediation(remediation):
+    cls = registry.get(remediation)
+    message = notification("REMEDIATED", remediation=remediation, summary=cls.summary, severity=cls.severity.value)
+    payload = render(message)
+    check_limits(payload)
+    golden = GOLDEN / f"slack_remediation_{remediation}.json"
+    if os.environ.get("SNAPBACK_UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+    assert payload == json.loads(golden.read_text())
+    assert cls.summary in payload["blocks"][0]["text"]["text"] or len(payload["blocks"][0]["text"]["text"]) == HEADER_LIMIT
