@@ -4,6 +4,7 @@ One service control policy, attached to the configured OUs from the management-a
 - deny stopping or deleting AWS Config recorders and delivery channels, CloudTrail trails,
   GuardDuty detectors and Security Hub (and leaving their administrator accounts);
 - deny changes to Snapback's own roles, forwarding rules and StackSet stack instances;
+- deny setting or removing `snapback:*` tags (Snapback trusts no tag an SCP does not protect);
 - deny every action by the root user of a member account (SCPs never apply to the management account).
 
 Every statement excepts Snapback's own roles (`snapback-*`), the StackSets execution role that
@@ -90,6 +91,15 @@ def scp_document(extra_principals: Sequence[str] = (), stack_set_name: str = "sn
                 "Action": list(STACK_CHANGES),
                 "Resource": [f"arn:*:cloudformation:*:*:stack/StackSet-{stack_set_name}-*"],
                 "Condition": condition,
+            },
+            {
+                # Snapback reads `snapback:*` tags (e.g. snapback:critical holds instance isolation for
+                # approval); only Snapback may set or remove them, so a tag is never a bypass.
+                "Sid": "ProtectSnapbackTags",
+                "Effect": "Deny",
+                "Action": ["ec2:CreateTags", "ec2:DeleteTags", "iam:TagRole", "iam:UntagRole", "s3:PutBucketTagging"],
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": ["snapback:*"]}, **condition},
             },
             {
                 "Sid": "DenyRootUserInMembers",

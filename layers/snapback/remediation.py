@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from snapback.runtime import Runtime
 
 CLOUDTRAIL_DETAIL_TYPES = (CLOUDTRAIL_API, *CONSOLE_SIGNIN)
+# The role service-managed StackSets use in member accounts (stacksets-exec-<hash>).
+STACKSETS_ROLE = "stacksets-exec-"
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class Trigger:
 def cloudtrail_pattern(
     source: str, event_source: str, event_names: list[str], member_role: str = "snapback-remediator"
 ) -> dict[str, Any]:
-    """Successful CloudTrail calls of `event_names`, excluding Snapback's own role (loop guard)."""
+    """Successful CloudTrail calls of `event_names`, excluding Snapback's own role (loop guard) and the
+    service-managed StackSets execution role that deploys Snapback's member stack."""
     return {
         "source": [source],
         "detail-type": [CLOUDTRAIL_API],
@@ -64,7 +67,18 @@ def cloudtrail_pattern(
             "eventSource": [event_source],
             "eventName": sorted(event_names),
             "errorCode": [{"exists": False}],
-            "userIdentity": {"arn": [{"anything-but": {"wildcard": f"arn:*:sts::*:assumed-role/{member_role}/*"}}]},
+            "userIdentity": {
+                "arn": [
+                    {
+                        "anything-but": {
+                            "wildcard": [
+                                f"arn:*:sts::*:assumed-role/{member_role}/*",
+                                f"arn:*:sts::*:assumed-role/{STACKSETS_ROLE}*",
+                            ]
+                        }
+                    }
+                ]
+            },
         },
     }
 
@@ -327,6 +341,8 @@ class Remediation(ABC):
                 or (actor.source_identity or "").startswith(source_identity(""))
             ):
                 return "loop guard: the actor is Snapback's own remediator role"
+            if actor.arn and f":assumed-role/{STACKSETS_ROLE}" in actor.arn:
+                return "loop guard: the actor is the StackSets execution role deploying Snapback"
         if event.detail_type == GUARDDUTY_FINDING:
             try:
                 if parse_guardduty(event.detail).sample:

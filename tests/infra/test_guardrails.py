@@ -76,3 +76,9 @@ def test_rules_the_guardrails_protect_are_named_snapback(out, stack):  # noqa: F
     names = [r["Properties"].get("Name", "") for r in resources(template(out, stack), "AWS::Events::Rule").values()]
     snapback = [n for n in names if n.startswith("snapback-")]
     assert snapback and all(len(n) <= 64 for n in snapback)
+
+
+def test_snapback_tag_keys_are_protected():
+    (tags,) = [s for s in scp_document()["Statement"] if s["Sid"] == "ProtectSnapbackTags"]
+    assert tags["Condition"]["ForAnyValue:StringLike"] == {"aws:TagKeys": ["snapback:*"]}
+    assert "ec2:DeleteTags" in tags["Action"] and "ec2:CreateTags" in tags["Action"]
