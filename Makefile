@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Lint what exists: stacks/, app.py and bench/ arrive with the CDK app and the benchmarks.
 LINT_PATHS := $(wildcard layers functions stacks tests app.py bench)
 
-.PHONY: demo test lint format synth clean
+.PHONY: demo test lint format synth bench clean
 
 $(STAMP):
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -41,6 +41,9 @@ format: $(STAMP)
 synth: $(STAMP) $(NODE_STAMP)
 	npx --no-install cdk synth --no-notices -q
 	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml
+
+bench: $(STAMP)
+	$(PY) bench/cold_start.py --runs 10
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out demo-report.json
