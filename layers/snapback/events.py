@@ -99,6 +99,21 @@ class CloudTrailCall:
     error_code: str | None
     error_message: str | None
 
+    def facts(self) -> dict[str, Any]:
+        """What on-call needs to know about the call, for a Target's facts (notifications, findings)."""
+        return {
+            "event_name": self.event_name,
+            "event_id": self.event_id,
+            "event_time": self.event_time,
+            "actor": self.actor.display,
+            "source_ip": self.source_ip,
+            "user_agent": self.user_agent,
+        }
+
+    def idempotency_key(self, fallback: str) -> str:
+        """The semantic key of the call: its CloudTrail eventID, else `fallback` (resource + time)."""
+        return f"ct#{self.event_id}" if self.event_id else fallback
+
     @property
     def failed(self) -> bool:
         return bool(self.error_code)

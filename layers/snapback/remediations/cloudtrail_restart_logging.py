@@ -143,16 +143,11 @@ class CloudTrailRestartLogging(Remediation):
             resource_type="AwsCloudTrailTrail",
             resource_id=trail,
             resource_arn=arn,
-            idempotency_key=f"ct#{call.event_id}" if call.event_id else f"trail#{arn}#{call.event_name}#{call.event_time}",
+            idempotency_key=call.idempotency_key(f"trail#{arn}#{call.event_name}#{call.event_time}"),
             principal_arn=call.actor.arn,
             facts={
                 "summary": self._summary(call, trail),
-                "event_name": call.event_name,
-                "event_id": call.event_id,
-                "event_time": call.event_time,
-                "actor": call.actor.display,
-                "source_ip": call.source_ip,
-                "user_agent": call.user_agent,
+                **call.facts(),
             },
         )
 

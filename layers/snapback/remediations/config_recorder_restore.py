@@ -187,12 +187,7 @@ class ConfigRecorderRestore(Remediation):
         target = self._target(event.account, region, f"ct#{call.event_id}" if call.event_id else None, call)
         target.facts.update(
             {
-                "event_name": call.event_name,
-                "event_id": call.event_id,
-                "event_time": call.event_time,
-                "actor": call.actor.display,
-                "source_ip": call.source_ip,
-                "user_agent": call.user_agent,
+                **call.facts(),
                 "recorder_name": recorder_name if isinstance(recorder_name, str) else None,
                 "channel_name": channel_name if isinstance(channel_name, str) else None,
             }

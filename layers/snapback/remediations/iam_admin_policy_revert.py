@@ -192,17 +192,12 @@ class IamAdminPolicyRevert(Remediation):
             resource_type=resource_type,
             resource_id=resource_id,
             resource_arn=resource_arn,
-            idempotency_key=f"ct#{call.event_id}" if call.event_id else f"iam#{event.account}#{resource_id}#{call.event_time}",
+            idempotency_key=call.idempotency_key(f"iam#{event.account}#{resource_id}#{call.event_time}"),
             principal_arn=call.actor.arn,
             facts={
                 "summary": what,
                 "grant": asdict(grant),
-                "event_name": name,
-                "event_id": call.event_id,
-                "event_time": call.event_time,
-                "actor": call.actor.display,
-                "source_ip": call.source_ip,
-                "user_agent": call.user_agent,
+                **call.facts(),
             },
         )
         if name == CREATE_VERSION and not _set_as_default(request.get("setAsDefault")):

@@ -90,16 +90,11 @@ class KmsEnableKeyRotation(Remediation):
             resource_type="AwsKmsKey",
             resource_id=key_id,
             resource_arn=arn,
-            idempotency_key=f"ct#{call.event_id}" if call.event_id else f"kms#{arn}#{call.event_time}",
+            idempotency_key=call.idempotency_key(f"kms#{arn}#{call.event_time}"),
             principal_arn=call.actor.arn,
             facts={
                 "summary": f"automatic rotation disabled on KMS key {key_id}",
-                "event_name": call.event_name,
-                "event_id": call.event_id,
-                "event_time": call.event_time,
-                "actor": call.actor.display,
-                "source_ip": call.source_ip,
-                "user_agent": call.user_agent,
+                **call.facts(),
             },
         )
 

@@ -111,15 +111,10 @@ class RootActivityAlert(AlertRemediation):
             resource_type="AwsAccount",
             resource_id="root",
             resource_arn=root_arn,
-            idempotency_key=f"ct#{call.event_id}" if call.event_id else f"root#{account}#{call.event_name}#{call.event_time}",
+            idempotency_key=call.idempotency_key(f"root#{account}#{call.event_name}#{call.event_time}"),
             principal_arn=root_arn,
             facts={
-                "event_name": call.event_name,
-                "event_id": call.event_id,
-                "event_time": call.event_time,
-                "actor": call.actor.display,
-                "source_ip": call.source_ip,
-                "user_agent": call.user_agent,
+                **call.facts(),
             },
         )
         if call.actor.type != "Root":

@@ -100,15 +100,10 @@ class S3AccountBlockPublicAccess(Remediation):
         target = self._target(
             event.account,
             call.region or event.region,
-            f"ct#{call.event_id}" if call.event_id else f"s3control#{event.account}#{call.event_time}",
+            call.idempotency_key(f"s3control#{event.account}#{call.event_time}"),
             {
                 "summary": f"{call.event_name} in account {event.account}",
-                "event_name": call.event_name,
-                "event_id": call.event_id,
-                "event_time": call.event_time,
-                "actor": call.actor.display,
-                "source_ip": call.source_ip,
-                "user_agent": call.user_agent,
+                **call.facts(),
             },
             actor=call.actor.arn,
         )

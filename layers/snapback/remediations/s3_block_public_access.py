@@ -239,15 +239,10 @@ class S3BlockPublicAccess(Remediation):
             event.account,
             call.region or event.region,
             bucket,
-            f"ct#{call.event_id}" if call.event_id else f"s3#{event.account}#{bucket}#{call.event_time}",
+            call.idempotency_key(f"s3#{event.account}#{bucket}#{call.event_time}"),
             {
                 "summary": f"{call.event_name} on bucket {bucket}",
-                "event_name": call.event_name,
-                "event_id": call.event_id,
-                "event_time": call.event_time,
-                "actor": call.actor.display,
-                "source_ip": call.source_ip,
-                "user_agent": call.user_agent,
+                **call.facts(),
             },
             actor=call.actor.arn,
         )
