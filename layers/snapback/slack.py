@@ -292,6 +292,38 @@ class SlackPoster:
         raise RetryableError(f"Slack did not accept the message after {self.attempts} attempts")
 
 
+def from_alarm(alarm: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudWatch alarm state change (as SNS delivers it) in the shape `render` reads.
+
+    ALARM is HIGH, so on-call sees it like a FAILED remediation; OK and INSUFFICIENT_DATA are LOW.
+    The alarm's description carries the runbook line (see stacks/observability.py).
+    """
+    state = str(alarm.get("NewStateValue") or "?")
+    trigger = alarm.get("Trigger") if isinstance(alarm.get("Trigger"), Mapping) else {}
+    dimensions = trigger.get("Dimensions") if isinstance(trigger.get("Dimensions"), list) else []
+    named = ", ".join(
+        f"{d.get('name') or d.get('Name')}={d.get('value') or d.get('Value')}" for d in dimensions if isinstance(d, Mapping)
+    )
+    metric = "/".join(str(part) for part in (trigger.get("Namespace"), trigger.get("MetricName")) if part)
+    return {
+        "schema": "snapback.notification/1",
+        "severity": "HIGH" if state == "ALARM" else "LOW",
+        "outcome": state,
+        "remediation": "-",
+        "summary": str(alarm.get("AlarmName") or "CloudWatch alarm"),
+        "reason": f"runbook: {alarm.get('AlarmDescription') or 'none on this alarm'}",
+        "what_happened": {
+            "summary": str(alarm.get("NewStateReason") or ""),
+            "event_time": alarm.get("StateChangeTime"),
+        },
+        "where": {
+            "account": alarm.get("AWSAccountId"),
+            "region": alarm.get("Region"),
+            "resource": " ".join(part for part in (metric, f"({named})" if named else "") if part) or None,
+        },
+    }
+
+
 def messages_from_batch(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Notifications from an SQS batch fed by the SNS topic (raw delivery or SNS envelope)."""
     out = []
@@ -303,8 +335,10 @@ def messages_from_batch(event: Mapping[str, Any]) -> list[dict[str, Any]]:
                 message = json.loads(message.get("Message", "null"))
         except ValueError:
             message = None
-        if isinstance(message, Mapping) and message.get("schema", "").startswith("snapback.notification/"):
+        if isinstance(message, Mapping) and str(message.get("schema", "")).startswith("snapback.notification/"):
             out.append(dict(message))
+        elif isinstance(message, Mapping) and "AlarmName" in message and "NewStateValue" in message:
+            out.append(from_alarm(message))
         else:
             out.append(
                 {

@@ -135,3 +135,108 @@ def test_audit_lists_and_filters_every_decision(org, capsys):
     assert runtime.audit.scan(since="2999-01-01") == []
     table = render_audit(only_a)
     assert table.splitlines()[0].startswith("recorded_at") and fixed.audit_id in table
+
+
+# -- the breaker's counting: one atomic update per scope --------------------------------------------
+ACCOUNT = "111111111111"
+
+
+def breaker_item(runtime: Runtime, scope: str) -> dict:
+    return (
+        runtime.clients.client("dynamodb")
+        .get_item(TableName=runtime.table, Key={"pk": {"S": f"breaker#{scope}"}})
+        .get("Item", {})
+    )
+
+
+def counted(item: dict) -> int:
+    return sum(int(v["N"]) for k, v in item.items() if k[:1] == "h" and k[1:].isdigit())
+
+
+def test_two_admissions_racing_for_the_last_slot_do_not_both_pass(org):
+    runtime = configured(org, breaker=Breaker(max_per_account=3, max_per_remediation=100))
+    breaker = runtime.breaker
+    assert [breaker.admit(NAME, ACCOUNT) for _ in range(2)] == [None, None]
+    client = runtime.clients.client("dynamodb")
+    rival: list[str | None] = []
+
+    def race(model, **_):  # just before our first write, a rival admission runs to the end
+        if model.name in ("UpdateItem", "PutItem") and not rival:
+            rival.append("started")
+            rival.append(breaker.admit(NAME, ACCOUNT))
+
+    client.meta.events.register("before-call.dynamodb", race)
+    try:
+        ours = breaker.admit(NAME, ACCOUNT)
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", race)
+    assert rival[1] is None, "the rival got the last slot"
+    assert ours is not None and "breaker tripped: 4 enforce actions" in ours
+    assert [s["scope"] for s in breaker.open_scopes()] == [f"account#{ACCOUNT}"]
+    # Three actions went ahead, and only they count in the remediation scope.
+    assert counted(breaker_item(runtime, f"remediation#{NAME}")) == 3
+
+
+def test_a_held_action_is_not_counted_in_the_other_scope(org):
+    runtime = configured(org, breaker=Breaker(max_per_account=100, max_per_remediation=1))
+    breaker = runtime.breaker
+    assert breaker.admit(NAME, ACCOUNT) is None
+    assert "tripped" in breaker.admit(NAME, "222222222222")
+    assert "breaker open for remediation#" in breaker.admit(NAME, "333333333333")
+    assert counted(breaker_item(runtime, f"account#{ACCOUNT}")) == 1
+    assert counted(breaker_item(runtime, "account#222222222222")) == 0
+    assert counted(breaker_item(runtime, "account#333333333333")) == 0
+    opened = breaker_item(runtime, f"remediation#{NAME}")
+    assert "expires_at" not in opened, "an open breaker must never expire by TTL"
+    assert opened["kind"]["S"] == "breaker-open" and opened["count"]["N"] == "2"
+
+
+def test_the_window_slides_and_old_buckets_are_dropped(org):
+    runtime = configured(org, breaker=Breaker(max_per_account=2, max_per_remediation=100, window_minutes=60))
+    breaker = runtime.breaker
+    t0 = 1_800_000_000.0
+    assert [breaker.admit(NAME, ACCOUNT, now=t0 + i) for i in range(2)] == [None, None]
+    assert breaker.admit(NAME, ACCOUNT, now=t0 + 59 * 60) is not None  # still inside the hour: trips
+    assert breaker.reset(f"account#{ACCOUNT}") is True
+    assert [breaker.admit(NAME, ACCOUNT, now=t0 + 3600 + i) for i in range(2)] == [None, None]
+    # An hour and two buckets later the first actions have left the window.
+    later = t0 + 2 * 3600 + 2 * breaker.bucket_seconds()
+    assert breaker.admit(NAME, ACCOUNT, now=later) is None
+    assert breaker.admit(NAME, ACCOUNT, now=later + 1) is None
+    assert breaker.admit(NAME, ACCOUNT, now=later + 2) is not None
+    # The remediation scope saw every admitted action, and its stale buckets were removed as it went.
+    item = breaker_item(runtime, f"remediation#{NAME}")
+    buckets = sorted(int(k[1:]) for k in item if k[:1] == "h" and k[1:].isdigit())
+    assert buckets == [int(later // breaker.bucket_seconds())]
+    assert counted(item) == 2 and int(item["expires_at"]["N"]) > later
+
+
+def test_an_admitted_action_costs_one_dynamodb_call_per_scope(org):
+    runtime = configured(org, breaker=Breaker(max_per_account=5, max_per_remediation=100))
+    calls: list[str] = []
+    client = runtime.clients.client("dynamodb")
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    assert runtime.breaker.admit(NAME, ACCOUNT) is None
+    assert calls == ["UpdateItem", "UpdateItem"]
+
+
+def test_a_trip_is_logged_and_emits_one_breaker_trips_metric(org, capsys, monkeypatch):
+    import io
+    import json
+
+    from aws_lambda_powertools import Logger
+
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "snapback")
+    runtime = configured(org, breaker=Breaker(max_per_account=1, max_per_remediation=100))
+    log = io.StringIO()
+    runtime.emit_metrics, runtime.logger = True, Logger(service="snapback", stream=log)
+    assert outcome(runtime, make_public(org, "member-a", "m-1")).outcome is Outcome.REMEDIATED
+    capsys.readouterr()
+    assert outcome(runtime, make_public(org, "member-a", "m-2")).mode == "notify (breaker)"
+    assert outcome(runtime, make_public(org, "member-a", "m-3")).mode == "notify (breaker)"  # held: no second trip
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    trips = [m for m in emf if "BreakerTrips" in m]
+    assert len(trips) == 1 and trips[0]["BreakerTrips"] == [1.0]
+    assert trips[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Snapback"
+    (logged,) = [json.loads(line) for line in log.getvalue().splitlines() if '"breaker tripped"' in line]
+    assert logged["breaker"]["scope"] == f"account#{org.members['member-a']}" and logged["level"] == "WARNING"

@@ -207,10 +207,49 @@ def test_sqs_batch_from_sns_is_delivered(slack_server):
             {"body": json.dumps(notification())},
             {"body": json.dumps({"Type": "Notification", "Message": json.dumps(notification("FAILED"))})},
             {"body": "garbage"},
+            {"body": json.dumps({"Type": "Notification", "Message": json.dumps(ALARM)})},
         ]
     }
-    assert deliver_batch(batch, SlackPoster(slack_server, sleep=lambda _: None)) == 3
-    assert [b["text"].split(":")[0] for b in SlackStub.bodies] == ["[HIGH] REMEDIATED", "[HIGH] FAILED", "[MEDIUM] UNREADABLE"]
+    assert deliver_batch(batch, SlackPoster(slack_server, sleep=lambda _: None)) == 4
+    assert [b["text"].split(":")[0] for b in SlackStub.bodies] == [
+        "[HIGH] REMEDIATED",
+        "[HIGH] FAILED",
+        "[MEDIUM] UNREADABLE",
+        "[HIGH] ALARM",
+    ]
+
+
+# A CloudWatch alarm state change as SNS delivers it (the alarm names follow stacks/observability.py).
+ALARM = {
+    "AlarmName": "snapback-dlq-rule-dlq",
+    "AlarmDescription": "Events failed delivery. Run `snapback redrive --queue snapback-rule-dlq`.",
+    "AWSAccountId": "222222222222",
+    "NewStateValue": "ALARM",
+    "NewStateReason": "Threshold Crossed: 1 datapoint [3.0 (23/11/26 15:00:00)] was greater than the threshold (0.0).",
+    "StateChangeTime": "2026-11-23T15:05:00.000+0000",
+    "Region": "US East (N. Virginia)",
+    "OldStateValue": "OK",
+    "Trigger": {
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Namespace": "AWS/SQS",
+        "Dimensions": [{"value": "snapback-rule-dlq", "name": "QueueName"}],
+    },
+}
+
+
+def test_a_cloudwatch_alarm_is_rendered_with_its_runbook_not_as_unreadable():
+    from snapback.slack import from_alarm, messages_from_batch, readable
+
+    (message,) = messages_from_batch({"Records": [{"body": json.dumps({"Type": "Notification", "Message": json.dumps(ALARM)})}]})
+    assert message == from_alarm(ALARM)
+    payload = render(message)
+    check_limits(payload)
+    text = "\n".join(readable(payload))
+    assert "snapback-dlq-rule-dlq" in text and "snapback redrive --queue snapback-rule-dlq" in text
+    assert "AWS/SQS/ApproximateNumberOfMessagesVisible (QueueName=snapback-rule-dlq)" in text
+    assert "UNREADABLE" not in text
+    ok = render(from_alarm({**ALARM, "NewStateValue": "OK"}))
+    assert ok["text"].startswith("[LOW] OK")
 
 
 def test_readable_shows_a_message_as_people_read_it_in_the_channel():
