@@ -22,7 +22,7 @@ from constructs import Construct
 
 from snapback import registry
 from snapback.config import Config
-from snapback.member_role import permissions_policy, remediator_role_arns, trust_policy
+from snapback.member_role import member_caller_arns, permissions_policy, trust_policy
 from stacks.nag import acknowledge
 
 CENTRAL_BUS_NAME = "snapback"
@@ -106,12 +106,12 @@ class MemberResources(Construct):
         )
 
         home = cdk.CfnCondition(self, "IsHomeRegion", expression=cdk.Fn.condition_equals(cdk.Aws.REGION, config.home_region))
-        trust = trust_policy(remediator_role_arns(config.security_account, stack.partition))
+        trust = trust_policy(member_caller_arns(config.security_account, stack.partition))
         role = iam.CfnRole(
             self,
             "RemediatorRole",
             role_name=config.member_role_name,
-            description="Snapback remediator: assumed only by Snapback's remediation functions, with a SourceIdentity",
+            description="Snapback remediator: assumed only by Snapback's function roles, with a SourceIdentity",
             assume_role_policy_document=trust,
             max_session_duration=3600,
             policies=[iam.CfnRole.PolicyProperty(policy_name="declared-by-remediations", policy_document=permissions_policy())],

@@ -34,16 +34,16 @@ from constructs import Construct
 
 from snapback import registry
 from snapback.config import Config
-from snapback.member_role import remediator_role_name
+from snapback.member_role import CUSTOM_ACTIONS_ROLE, SWEEP_ROLE, remediator_role_name
 from stacks.layers import ARCHITECTURE, RUNTIME, RUNTIME_REASON, powertools_layer_arn, runtime_library_layer
 from stacks.member import CENTRAL_BUS_NAME
 from stacks.nag import acknowledge
+from stacks.observability import observe
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_NAME = "snapback"
 TOPIC_NAME = "snapback-alerts"
 ORG_READER_ROLE = "snapback-org-reader"
-CUSTOM_ACTIONS_ROLE = "snapback-fn-custom-actions"
 # Remediations that walk many resources (instance isolation: snapshots, ENIs, ASG) get more time.
 SLOW = {"ec2_isolate_instance": 300}
 CUSTOM_ACTIONS = (
@@ -73,9 +73,12 @@ class SecurityAccountStack(cdk.Stack):
         ]
         self.functions = {r.name: self._remediation(r) for r in registry.all_remediations()}
         self._custom_actions()
+        self.sweep = self._sweep()
         if config.notifications.slack_webhook_secret:
             self._slack_notifier(config.notifications.slack_webhook_secret)
         self._stack_set(member_template)
+        # Keep this last: it alarms on every function, queue and rule it finds in the stack.
+        self.dashboard = observe(self, self.topic)
 
     # -- shared resources ------------------------------------------------------------------------
     def _key(self) -> kms.Key:
@@ -405,6 +408,37 @@ class SecurityAccountStack(cdk.Stack):
             )
         )
 
+    # -- the reconciliation sweep (CloudTrail events are best effort) -----------------------------
+    def _sweep(self) -> lambda_.Function:
+        """Every account and Region on a schedule, through the same member role and decision path."""
+        settings = self.config.sweep
+        log_group = self._log_group("SweepLogs")
+        role = self._function_role("SweepRole", SWEEP_ROLE, log_group)
+        function = self._function(
+            "Sweep",
+            asset="sweep",
+            role=role,
+            log_group=log_group,
+            description="Snapback: reconciliation sweep of every account and Region (violations no event announced)",
+            environment={},
+            memory_size=512,
+            timeout=cdk.Duration.seconds(900),
+            reserved_concurrent_executions=1,  # one sweep at a time; a late schedule waits in Lambda's queue
+            retry_attempts=0,  # the next scheduled sweep is the retry
+            max_event_age=cdk.Duration.hours(1),
+            on_failure=destinations.SqsDestination(self.failures),
+        )
+        rule = events.Rule(
+            self,
+            "SweepSchedule",
+            rule_name="snapback-sweep",
+            description=f"Snapback: reconciliation sweep, {settings.schedule}",
+            schedule=events.Schedule.expression(settings.schedule),
+            enabled=settings.enabled,
+        )
+        rule.add_target(_lambda_target(function, self.rule_dlq))
+        return function
+
     # -- Slack ------------------------------------------------------------------------------------
     def _slack_notifier(self, secret_name: str) -> None:
         secret = secretsmanager.Secret(
@@ -488,6 +522,8 @@ class SecurityAccountStack(cdk.Stack):
         for function in self.functions.values():
             if function.role is not None:
                 stack_set.node.add_dependency(function.role)
+        # The sweep's and the custom actions' roles are in the member trust too.
+        stack_set.node.add_dependency(self.node.find_child("SweepRole"), self.node.find_child("CustomActionsRole"))
 
 
 def _lambda_target(function: lambda_.IFunction, dlq: sqs.IQueue) -> events.IRuleTarget:

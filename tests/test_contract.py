@@ -25,8 +25,11 @@ def test_remediation_is_complete(cls: type[Remediation]):
     assert cls.summary and cls.triggers
     # Only an alert-only remediation may need nothing in member accounts (it never opens a session).
     assert cls.permissions or issubclass(cls, AlertRemediation), f"{cls.name}: declare its member permissions"
-    assert all(IAM_ACTION.match(p) for p in cls.permissions), cls.permissions
-    assert "*" not in "".join(cls.permissions)
+    assert all(IAM_ACTION.match(p) for p in (*cls.permissions, *cls.sweep_permissions)), cls.permissions
+    assert "*" not in "".join((*cls.permissions, *cls.sweep_permissions))
+    # A sweep only lists and reads; what it finds is acted on with the remediation's own permissions.
+    assert all(p.split(":")[1].startswith(("List", "Get", "Describe")) for p in cls.sweep_permissions)
+    assert cls.sweep_scope in (None, "region", "account")
     has_undo = cls.undo is not Remediation.undo
     assert has_undo or cls.no_undo_reason, f"{cls.name}: implement undo or state no_undo_reason"
     fixture = json.loads((FIXTURES / f"{cls.name}.json").read_text())
@@ -57,11 +60,12 @@ def test_trigger_ids_are_unique_within_a_remediation_and_names_are_rule_safe():
 def test_member_role_is_exactly_the_union_of_declared_permissions():
     policy = member_role.permissions_policy()
     (statement,) = policy["Statement"]
-    assert statement["Action"] == sorted({p for r in REMEDIATIONS for p in r.permissions})
-    trust = member_role.trust_policy(member_role.remediator_role_arns("222222222222"))
+    assert statement["Action"] == sorted({p for r in REMEDIATIONS for p in (*r.permissions, *r.sweep_permissions)})
+    trust = member_role.trust_policy(member_role.member_caller_arns("222222222222"))
     principals = trust["Statement"][0]["Principal"]["AWS"]
+    functions = [member_role.remediator_role_name(r.name) for r in REMEDIATIONS]
     assert principals == sorted(
-        f"arn:aws:iam::222222222222:role/{member_role.remediator_role_name(r.name)}" for r in REMEDIATIONS
+        f"arn:aws:iam::222222222222:role/{name}" for name in (*functions, member_role.SWEEP_ROLE, member_role.CUSTOM_ACTIONS_ROLE)
     )
     assert all("snapback@" in json.dumps(s["Condition"]) for s in trust["Statement"])
 

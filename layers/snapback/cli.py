@@ -4,6 +4,8 @@ handle EVENT...   run events exactly as the Lambda would (AWS_ENDPOINT_URL: moto
 demo              the embedded default: a simulated org in moto, an attack, its remediation
 undo AUDIT_ID     restore the before state recorded by an audit item
 redrive           replay dead-lettered events (--queue, --dry-run); delete each only after success
+sweep             check every account and Region for violations no event announced, and fix them
+                  (--account, --region, --remediation, --dry-run: list only)
 approve AUDIT_ID  enforce what a notify-mode outcome proposed (human approval)
 audit             list and filter decisions from the audit table
 breaker           open blast-radius breakers; `breaker reset SCOPE` closes one
@@ -128,6 +130,54 @@ def render_audit(items: Sequence[dict[str, Any]], width: int = 60) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def run_sweep(config: Config, args: argparse.Namespace, out: Any = sys.stdout) -> int:
+    """`snapback sweep`: progress per account on stderr, then the summary; 1 if any check failed."""
+    from snapback.sweep import Sweeper
+
+    unknown = sorted(set(args.region or ()) - set(config.regions))
+    if unknown:
+        print(
+            f"snapback sweep: {', '.join(unknown)} not in the configured regions ({', '.join(config.regions)})", file=sys.stderr
+        )
+        return 2
+    runtime = build_runtime(config, org_reader_role=args.org_reader_role)
+    sweeper = Sweeper(
+        runtime,
+        accounts=args.account,
+        regions=args.region,
+        remediations=args.remediation,
+        dry_run=args.dry_run,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    summary = sweeper.run()
+    data = summary.as_dict()
+    if args.json:
+        print(json.dumps(data, default=str), file=out)
+    else:
+        print(render_sweep(data), file=out)
+    return 1 if summary.errors else 0
+
+
+def render_sweep(data: dict[str, Any]) -> str:
+    """The summary of a sweep, for people: one line per violation and per error, then the totals."""
+    lines = []
+    for found in data["found"]:
+        lines.append(
+            f"{found.get('outcome', '?'):<17} {found['remediation']:<31} {found['account']} {found['region']:<14} "
+            f"{found['resource']}  {found.get('summary') or ''}".rstrip()
+        )
+    for error in data["error_details"]:
+        where = " ".join(str(error[k]) for k in ("account", "region", "remediation") if error[k])
+        lines.append(f"{'ERROR':<17} {where}: {error['error']}")
+    outcomes = ", ".join(f"{k} {v}" for k, v in data["outcomes"].items()) or "none"
+    lines.append(
+        f"sweep {data['run_id']}{' (dry run)' if data['dry_run'] else ''}: {data['accounts']} account(s) x "
+        f"{len(data['regions'])} Region(s), {data['checks']} checks, {data['violations']} violation(s); outcomes: {outcomes}; "
+        f"{data['errors']} error(s); {data['calls']} member calls in {data['seconds']:.1f} s"
+    )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="snapback", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help=f"path to snapback.yaml (default: ./{DEFAULT_CONFIG}, or $SNAPBACK_CONFIG JSON)")
@@ -164,6 +214,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p_redrive.add_argument("--dry-run", action="store_true", help="show what would be replayed; change nothing")
     p_redrive.add_argument("--max", type=int, default=10_000, help="at most this many messages")
+    p_sweep = sub.add_parser("sweep", help="reconciliation sweep: find and fix violations that no event announced")
+    p_sweep.add_argument("--account", action="append", help="only this account (repeatable; default: every org account)")
+    p_sweep.add_argument("--region", action="append", help="only this configured Region (repeatable)")
+    p_sweep.add_argument("--remediation", action="append", choices=[r.name for r in registry.swept()], help="only this check")
+    p_sweep.add_argument("--dry-run", action="store_true", help="list the violations; decide, change and record nothing")
+    p_sweep.add_argument("--org-reader-role", help="role ARN to assume for listing the organization's accounts")
+    p_sweep.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     sub.add_parser("status", help="open breakers and the latest decisions")
     sub.add_parser("remediations", help="list the registry")
     args = parser.parse_args(argv)
@@ -199,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "handle":
         return handle_files(build_runtime(config, dry_run=args.dry_run, org_reader_role=args.org_reader_role), args.events)
+    if args.command == "sweep":
+        return run_sweep(config, args)
     runtime = build_runtime(config)
     try:
         if args.command == "undo":

@@ -30,6 +30,8 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+# The sweep walks every account and Region: at most hourly (a rate in hours or days, or a cron).
+_SCHEDULE = re.compile(r"^(rate\(([1-9]\d*) (hour|hours|day|days)\)|cron\((\S+ ){5}\S+\))$")
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,15 @@ class Guardrails:
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """The scheduled reconciliation sweep (CloudTrail events are best effort, so some are missed)."""
+
+    enabled: bool = True
+    schedule: str = "rate(6 hours)"  # an EventBridge schedule expression
+    max_calls_per_second: float = 5.0  # AWS calls per member account, spaced evenly
+
+
+@dataclass(frozen=True)
 class Notifications:
     email: tuple[str, ...] = ()
     slack_webhook_secret: str | None = None
@@ -141,6 +152,7 @@ class Config:
     breaker: Breaker = Breaker()
     audit_retention_days: int = 400
     guardrails: Guardrails = Guardrails()
+    sweep: Sweep = Sweep()
 
     @property
     def uses_ous(self) -> bool:
@@ -291,6 +303,7 @@ class _Validator:
         overrides = self.overrides(data.get("overrides", []))
         breaker = self.breaker(data.get("breaker", {}))
         guardrails = self.guardrails(data.get("guardrails", {}))
+        sweep = self.sweep(data.get("sweep", {}))
         retention = data.get("audit_retention_days", 400)
         if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= 3650:
             self.fail("audit_retention_days", f"invalid ({retention!r})", "a number of days between 1 and 3650")
@@ -316,6 +329,7 @@ class _Validator:
                 "breaker",
                 "audit_retention_days",
                 "guardrails",
+                "sweep",
             }
         )
         for key in unknown:
@@ -339,6 +353,7 @@ class _Validator:
             breaker=breaker,
             audit_retention_days=retention,
             guardrails=guardrails,
+            sweep=sweep,
         )
 
     def remediations(self, data: Any) -> tuple[str, dict[str, str], dict[str, dict[str, Any]]]:
@@ -478,6 +493,36 @@ class _Validator:
             )
             principals = []
         return Guardrails(enabled=enabled, target_ous=ous, exempt_principals=tuple(principals))
+
+    def sweep(self, data: Any) -> Sweep:
+        if not isinstance(data, Mapping):
+            self.fail("sweep", "must be a mapping", 'e.g. {schedule: "rate(6 hours)", max_calls_per_second: 5}')
+            return Sweep()
+        for key in sorted(set(data) - {"enabled", "schedule", "max_calls_per_second"}):
+            self.fail(f"sweep.{key}", "unknown setting", "use enabled, schedule, max_calls_per_second")
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.fail("sweep.enabled", f"invalid ({enabled!r})", "true or false")
+            enabled = True
+        schedule = data.get("schedule", Sweep.schedule)
+        shape = _SCHEDULE.match(schedule) if isinstance(schedule, str) else None
+        # EventBridge wants the singular unit for 1 and the plural otherwise.
+        if not shape or (shape[2] and (shape[2] == "1") != (not shape[3].endswith("s"))):
+            self.fail(
+                "sweep.schedule",
+                f"invalid ({schedule!r})",
+                'an EventBridge schedule expression of at least 1 hour, e.g. "rate(6 hours)" or "cron(0 */6 * * ? *)"',
+            )
+            schedule = Sweep.schedule
+        rate = data.get("max_calls_per_second", Sweep.max_calls_per_second)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.1 <= rate <= 50:
+            self.fail(
+                "sweep.max_calls_per_second",
+                f"invalid ({rate!r})",
+                "a number between 0.1 and 50 (AWS calls per second in each member account; default 5)",
+            )
+            rate = Sweep.max_calls_per_second
+        return Sweep(enabled=enabled, schedule=schedule, max_calls_per_second=float(rate))
 
     def breaker(self, data: Any) -> Breaker:
         if not isinstance(data, Mapping):

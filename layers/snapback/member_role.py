@@ -1,6 +1,7 @@
 """The `snapback-remediator` role in every member account, derived from the registry.
 
-Trust names the exact remediator function roles of the security account and requires a
+Trust names the exact function roles of the security account that act in members (one per
+remediation, the reconciliation sweep's, the Security Hub custom actions') and requires a
 SourceIdentity that starts with `snapback@`; the permissions are exactly the union of what the
 registered remediations declare. The CDK member stack and the demo both build it from here.
 """
@@ -18,8 +19,22 @@ def remediator_role_name(remediation: str) -> str:
     return f"snapback-fn-{remediation.replace('_', '-')}"[:64]
 
 
+SWEEP_ROLE = "snapback-fn-sweep"
+CUSTOM_ACTIONS_ROLE = "snapback-fn-custom-actions"
+
+
 def remediator_role_arns(security_account: str, partition: str = "aws") -> list[str]:
-    return [f"arn:{partition}:iam::{security_account}:role/{remediator_role_name(r.name)}" for r in registry.all_remediations()]
+    """The function roles that remediate: one per remediation, and the reconciliation sweep's."""
+    names = [remediator_role_name(r.name) for r in registry.all_remediations()] + [SWEEP_ROLE]
+    return [f"arn:{partition}:iam::{security_account}:role/{name}" for name in names]
+
+
+def member_caller_arns(security_account: str, partition: str = "aws") -> list[str]:
+    """Every role the member role trusts: the remediators and the custom actions (approve, undo)."""
+    return [
+        *remediator_role_arns(security_account, partition),
+        f"arn:{partition}:iam::{security_account}:role/{CUSTOM_ACTIONS_ROLE}",
+    ]
 
 
 def trust_policy(principal_arns: Sequence[str]) -> dict[str, Any]:

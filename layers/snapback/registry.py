@@ -62,5 +62,11 @@ def get(name: str) -> type[Remediation]:
 
 
 def member_permissions() -> list[str]:
-    """The exact union of the IAM actions the registered remediations declare (the member role)."""
-    return sorted({action for r in all_remediations() for action in r.permissions})
+    """The exact union of the IAM actions the registered remediations declare, for their events and
+    for the reconciliation sweep (the member role)."""
+    return sorted({action for r in all_remediations() for action in (*r.permissions, *r.sweep_permissions)})
+
+
+def swept() -> list[type[Remediation]]:
+    """The remediations with an invariant the reconciliation sweep checks."""
+    return [r for r in all_remediations() if r.sweep_scope is not None]

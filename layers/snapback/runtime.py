@@ -78,12 +78,9 @@ class OrganizationsDirectory:
             return self.clients.client("organizations", "us-east-1")
         creds = self.clients.client("sts").assume_role(RoleArn=self.reader_role_arn, RoleSessionName="snapback-org-reader")
         c = creds["Credentials"]
-        import boto3
-
-        return boto3.session.Session().client(
+        return self.clients.client_as(
             "organizations",
-            region_name="us-east-1",
-            endpoint_url=self.clients.endpoint_url,
+            "us-east-1",
             aws_access_key_id=c["AccessKeyId"],
             aws_secret_access_key=c["SecretAccessKey"],
             aws_session_token=c["SessionToken"],
@@ -172,7 +169,7 @@ class Runtime:
 
     @cached_property
     def breaker(self) -> Breaker:
-        return Breaker(self.clients, self.table, self.config.breaker)
+        return Breaker(self.clients, self.table, self.config.breaker, on_trip=self._breaker_tripped)
 
     def ous_of(self, account: str | None) -> tuple[str, ...]:
         """The account's OUs, looked up only when an override or exemption names an OU."""
@@ -273,6 +270,19 @@ class Runtime:
                 metric.add_dimension(name="outcome", value=result.outcome.value)
         for observer in self.observers:
             observer(result)
+
+    def _breaker_tripped(self, scope: str, count: int, limit: int) -> None:
+        """A scope opened: log it and count it (the `BreakerTrips` alarm pages on-call)."""
+        if self.logger is not None:
+            self.logger.warning(
+                "breaker tripped",
+                extra={"breaker": {"scope": scope, "count": count, "limit": limit, "reset": f"snapback breaker reset {scope}"}},
+            )
+        if self.emit_metrics:
+            from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+            with single_metric(name="BreakerTrips", unit=MetricUnit.Count, value=1, namespace="Snapback"):
+                pass
 
     def _dead_letter(self, envelope: Envelope, result: Result) -> None:
         if not self.dead_letter_url:

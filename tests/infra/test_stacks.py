@@ -18,7 +18,7 @@ import pytest
 
 from snapback import registry
 from snapback.config import load_config
-from snapback.member_role import permissions_policy, remediator_role_arns, remediator_role_name
+from snapback.member_role import SWEEP_ROLE, member_caller_arns, permissions_policy, remediator_role_name
 from tests.conftest import ROOT
 
 CONFIG = load_config(ROOT / "snapback.yaml", registry.names())
@@ -180,12 +180,13 @@ def test_member_role_trust_pins_function_roles_and_policy_is_the_declared_union(
     (role,) = [r for r in resources(tpl, "AWS::IAM::Role").values() if r["Properties"].get("RoleName") == "snapback-remediator"]
     assert role["Condition"], "the remediator role exists once per account: home Region only"
     trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    arns = sorted(remediator_role_arns(CONFIG.security_account, "${AWS::Partition}"))
+    arns = sorted(member_caller_arns(CONFIG.security_account, "${AWS::Partition}"))
     for statement in trust:
         principals = statement["Principal"]["AWS"]
         rendered = sorted(json.dumps(p) for p in principals)
         assert len(principals) == len(arns)
         assert all(CONFIG.security_account in r and "snapback-fn-" in r for r in rendered)
+        assert any(f"role/{SWEEP_ROLE}" in r for r in rendered)
         assert statement["Condition"] == {"StringLike": {"sts:SourceIdentity": "snapback@*"}}
     (policy,) = role["Properties"]["Policies"]
     assert policy["PolicyDocument"] == permissions_policy()
@@ -242,3 +243,39 @@ def test_chatbot_channel_gets_its_own_custom_format_topic_and_can_run_nothing(ou
     functions = resources(tpl, "AWS::Lambda::Function").values()
     remediators = [f for f in functions if "SNAPBACK_REMEDIATION" in f["Properties"].get("Environment", {}).get("Variables", {})]
     assert all(f["Properties"]["Environment"]["Variables"]["SNAPBACK_CHAT_TOPIC_ARN"] == topic_ref for f in remediators)
+
+
+def test_sweep_function_runs_on_its_schedule_one_at_a_time_with_the_trusted_role(out):
+    tpl = template(out, "SnapbackSecurityAccount")
+    functions = resources(tpl, "AWS::Lambda::Function")
+    roles = resources(tpl, "AWS::IAM::Role")
+    ((logical_id, function),) = [
+        (k, f) for k, f in functions.items() if "reconciliation sweep" in f["Properties"].get("Description", "")
+    ]
+    props = function["Properties"]
+    assert props["Timeout"] == 900 and props["ReservedConcurrentExecutions"] == 1
+    assert props["Handler"] == "handler.handler" and "SNAPBACK_REMEDIATION" not in props["Environment"]["Variables"]
+    assert json.loads(props["Environment"]["Variables"]["SNAPBACK_CONFIG"])["sweep"]["schedule"] == CONFIG.sweep.schedule
+    role_id = props["Role"]["Fn::GetAtt"][0]
+    assert roles[role_id]["Properties"]["RoleName"] == SWEEP_ROLE
+    # it can enter members through the remediator role, and read the organization's accounts
+    policies = [p for p in resources(tpl, "AWS::IAM::Policy").values() if {"Ref": role_id} in p["Properties"]["Roles"]]
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assume = next(s for s in statements if s.get("Sid") == "AssumeMemberRole")
+    assert "sts:SetSourceIdentity" in assume["Action"] and "snapback-remediator" in json.dumps(assume["Resource"])
+    assert any("securityhub:BatchImportFindings" in json.dumps(s["Action"]) for s in statements)
+    (schedule,) = [r for r in resources(tpl, "AWS::Events::Rule").values() if r["Properties"].get("Name") == "snapback-sweep"]
+    assert schedule["Properties"]["ScheduleExpression"] == CONFIG.sweep.schedule
+    assert schedule["Properties"]["State"] == ("ENABLED" if CONFIG.sweep.enabled else "DISABLED")
+    assert "EventBusName" not in schedule["Properties"]  # the default bus
+    (target,) = schedule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]} and "Arn" in target["DeadLetterConfig"]
+    configs = [
+        c["Properties"]
+        for c in resources(tpl, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": logical_id}
+    ]
+    assert configs and "OnFailure" in configs[0]["DestinationConfig"]
+    # the member StackSet is created after the roles its trust names
+    (stackset_id,) = resources(tpl, "AWS::CloudFormation::StackSet")
+    assert role_id in tpl["Resources"][stackset_id]["DependsOn"]
