@@ -4,6 +4,10 @@
 - `idem#<remediation>#<semantic key>`: a conditional-write claim so that at-least-once delivery
   gives exactly-once effects. A claim is IN_PROGRESS with a lease; a crashed or timed-out run's
   lease expires, so a retry is never blocked forever. Completed claims expire by TTL.
+  Before it changes anything, a run writes the state it read and its plan into its claim
+  (`remember`); a retry that takes the claim over gets them back (`recovered`), so a run killed
+  between its change and its audit record is finished as REMEDIATED, with the true before state,
+  instead of being mistaken for ALREADY_COMPLIANT.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -39,6 +43,8 @@ def _dynamo(value: Any) -> str:
 class Ledger:
     clients: Clients
     table: str
+    # What an interrupted earlier run of a claim had remembered (`remember`), by claim key.
+    recovered: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def _client(self) -> Any:
         return self.clients.client("dynamodb")
@@ -47,7 +53,7 @@ class Ledger:
         """Claim `key`; None if claimed now, else the audit id of whoever holds or completed it."""
         now = int(time.time())
         try:
-            self._client().put_item(
+            taken = self._client().put_item(
                 TableName=self.table,
                 Item={
                     "pk": {"S": f"idem#{key}"},
@@ -58,7 +64,11 @@ class Ledger:
                 ConditionExpression="attribute_not_exists(pk) OR (#s = :p AND lease_until < :now)",
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":p": {"S": "IN_PROGRESS"}, ":now": {"N": str(now)}},
+                ReturnValues="ALL_OLD",
             )
+            earlier = taken.get("Attributes", {}).get("progress", {}).get("S")
+            if earlier:
+                self.recovered[key] = json.loads(earlier)
             return None
         except ClientError as err:
             if error_code(err) == "ConditionalCheckFailedException":
@@ -80,8 +90,35 @@ class Ledger:
         except (ClientError, BotoCoreError) as err:
             raise classify(err) from err
 
+    def remember(self, key: str, before: Any, planned: list[str]) -> None:
+        """Write what this run read and is about to do into its claim, before it changes anything."""
+        try:
+            self._client().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"idem#{key}"}},
+                UpdateExpression="SET progress = :p",
+                ExpressionAttributeValues={":p": {"S": _dynamo({"before": before, "planned": planned})}},
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+
+    def abandon(self, key: str) -> None:
+        """An exception interrupted this run: end its lease now, keeping what it remembered, so the
+        platform's retry takes the claim over at once and can finish the work (best effort)."""
+        try:
+            self._client().update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"idem#{key}"}},
+                UpdateExpression="SET lease_until = :zero",
+                ConditionExpression="#s = :p",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":p": {"S": "IN_PROGRESS"}},
+            )
+        except (ClientError, BotoCoreError):
+            pass  # the lease expires by itself
+
     def release(self, key: str) -> None:
-        """Give the claim back so that the platform's retry can do the work (best effort)."""
+        """Forget the claim so that a later delivery or a redrive starts afresh (best effort)."""
         try:
             self._client().delete_item(TableName=self.table, Key={"pk": {"S": f"idem#{key}"}})
         except (ClientError, BotoCoreError):

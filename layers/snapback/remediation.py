@@ -17,7 +17,7 @@ Hooks a remediation provides:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -123,10 +123,21 @@ class Remediation(ABC):
     # Security Hub control ids (e.g. "S3.8") whose FAILED findings this remediation fixes; a
     # trigger for them is added automatically and `resolve_finding` names the resource.
     controls: ClassVar[tuple[str, ...]] = ()
+    # AWS calls one event may cost at most, cold (assume role, inspect, act, verify, audit, notify,
+    # finding); 0 = undeclared. tests/perf/test_call_budgets.py holds every remediation to it.
+    call_budget: ClassVar[int] = 0
     # Settings a team may tune in snapback.yaml (`remediations.<name>.options`), with their defaults.
     # `self.options` holds the effective values while an event is handled.
     defaults: ClassVar[Mapping[str, Any]] = {}
     options: Mapping[str, Any] = {}
+    # The ledger claim of the event being handled (set by the entry points before `_act`).
+    claim_key: str | None = None
+    # The reconciliation sweep (CloudTrail events are best effort): `sweep_scope` "region" walks
+    # every configured Region of an account, "account" once per account (global listings such as
+    # S3 buckets); None: no state to check. `sweep_permissions` are the list/read actions only the
+    # sweep needs (the member role gets them too).
+    sweep_scope: ClassVar[str | None] = None
+    sweep_permissions: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -157,9 +168,26 @@ class Remediation(ABC):
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         raise PermanentError(self.no_undo_reason or f"{self.name} has no undo")
 
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The undo data `apply` returns, from the before state alone, for remediations whose undo needs
+        nothing that `apply` creates (None otherwise). Lets a retry finish an interrupted run with undo."""
+        return None
+
     def resolve_finding(self, event: Envelope, finding: AsffFinding) -> Target:
         """The resource a Security Hub finding names (remediations that declare `controls`)."""
         raise NotApplicable(f"{self.name} does not act on Security Hub findings")
+
+    def sweep(self, session: MemberSession, account: str, region: str, *, regions: Collection[str]) -> Iterable[Target]:
+        """The violations of this remediation's invariant in one account (and `region`, for the
+        "region" scope; for the "account" scope `region` is where global calls go and `regions` the
+        configured Regions whose resources count). Each Target is the one `resolve` would build from
+        an event about that resource, with `sweep_key` as its idempotency key."""
+        return ()
+
+    @staticmethod
+    def sweep_key(account: str, region: str, resource: str) -> str:
+        """The state-driven key of a sweep-found violation (action + account + Region + resource)."""
+        return f"state#{account}#{region}#{resource}"
 
     # -- the template method ---------------------------------------------------------------------
     def handle(self, event: Envelope, runtime: Runtime) -> Result:
@@ -172,7 +200,7 @@ class Remediation(ABC):
             return runtime.record(result, self)
         except BaseException:
             if result.claim:
-                runtime.ledger.release(result.claim)
+                runtime.ledger.abandon(result.claim)
             raise
 
     def configure(self, runtime: Runtime) -> None:
@@ -210,15 +238,48 @@ class Remediation(ABC):
         holder = None if runtime.offline else runtime.ledger.claim(key)
         if holder is not None:
             return Result(Outcome.SKIPPED, f"duplicate: already handled (audit {holder})", target=target)
+        self.claim_key = key
         try:
             result = self._act(target, runtime)
         except BaseException:
-            runtime.ledger.release(key)
+            runtime.ledger.abandon(key)
             raise
         result.target = target
         result.claim = key
         result.mode = result.mode or runtime.mode_for(self.name, target.account)
         return result
+
+    def reconcile(self, target: Target, runtime: Runtime, *, period: str, run_id: str) -> Result:
+        """A violation the sweep found, through the same decision path as an event (`_act`).
+
+        The claim is `<remediation>#<sweep_key>#<period>` (period: the UTC day). A violation that
+        stays (notify, dry-run, exempt, FAILED) is reported once per period, not on every sweep;
+        a REMEDIATED or ALREADY_COMPLIANT one gives its claim back, so that the same resource broken
+        again later that day is fixed again. A repeat within the period is SKIPPED and not recorded.
+        """
+        key = f"{self.name}#{target.idempotency_key}#{period}"
+        target.facts.setdefault("trigger", "reconciliation sweep (no event was seen)")
+        holder = runtime.ledger.claim(key)
+        if holder is not None:
+            result = Result(Outcome.SKIPPED, f"duplicate: already reported in sweep period {period} (audit {holder})")
+            result.target, result.remediation, result.event_id = target, self.name, run_id
+            return result
+        self.claim_key = key
+        try:
+            result = self._act(target, runtime)
+            result.target, result.remediation, result.event_id = target, self.name, run_id
+            result.mode = result.mode or runtime.mode_for(self.name, target.account)
+            if result.severity is not Severity.CRITICAL:
+                result.severity = self.severity if result.outcome is not Outcome.FAILED else Severity.HIGH
+            recorded = runtime.record(result, self)
+        except BaseException:
+            runtime.ledger.abandon(key)
+            raise
+        if recorded.outcome in (Outcome.REMEDIATED, Outcome.ALREADY_COMPLIANT):
+            runtime.ledger.release(key)
+        else:
+            runtime.ledger.complete(key, recorded.audit_id or "-")
+        return recorded
 
     def approve(self, target: Target, runtime: Runtime, approver: str) -> Result:
         """Enforce on a target that notify mode reported (human approval): same inspect-apply-verify."""
@@ -227,10 +288,11 @@ class Remediation(ABC):
         if holder is not None:
             result = Result(Outcome.SKIPPED, f"duplicate: approval already handled (audit {holder})", target=target)
         else:
+            self.claim_key = key
             try:
                 result = self._act(target, runtime, mode="enforce", approved=True)
             except BaseException:
-                runtime.ledger.release(key)
+                runtime.ledger.abandon(key)
                 raise
             result.target, result.claim = target, key
             result.reason = f"{result.reason} (approved by {approver})"
@@ -263,9 +325,12 @@ class Remediation(ABC):
                 actions=self._offline_plan(target),
             )
         session = runtime.clients.member(target.account, target.region, self.name)
+        earlier = runtime.ledger.recovered.pop(self.claim_key, None) if self.claim_key else None
         try:
             before = self.inspect(session, target)
             if self.is_compliant(before):
+                if earlier is not None:
+                    return self._finish_interrupted(target, session, mode, earlier, before)
                 return Result(Outcome.ALREADY_COMPLIANT, "current state is already compliant", mode=mode, before=before)
             planned = self.plan(target, before)
             if mode == "dry-run":
@@ -282,6 +347,8 @@ class Remediation(ABC):
                     before=before,
                     severity=Severity.CRITICAL,
                 )
+            if self.claim_key:
+                runtime.ledger.remember(self.claim_key, (earlier or {}).get("before", before), planned)
             runtime.on_start(target, self)
             undo = self.apply(session, target, before)
             after = self.inspect(session, target)
@@ -314,6 +381,25 @@ class Remediation(ABC):
             "remediated and verified",
             mode=mode,
             actions=planned,
+            before=before,
+            after=after,
+            undo=undo,
+            source_identity=session.source_identity,
+        )
+
+    def _finish_interrupted(
+        self, target: Target, session: MemberSession, mode: str, earlier: Mapping[str, Any], after: dict[str, Any]
+    ) -> Result:
+        """An earlier run made the change and was interrupted before recording it (a timeout, a crash):
+        the resource is compliant now, so record that run's work with the before state it remembered."""
+        before = dict(earlier.get("before") or {})
+        undo = self.undo_data_for(target, before)
+        return Result(
+            Outcome.REMEDIATED,
+            "remediated and verified (the change was made by an earlier try that was interrupted before it was recorded)"
+            + ("" if undo is not None else "; no undo data: this remediation's undo needs what the interrupted try created"),
+            mode=mode,
+            actions=list(earlier.get("planned") or []),
             before=before,
             after=after,
             undo=undo,

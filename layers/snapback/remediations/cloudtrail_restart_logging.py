@@ -24,13 +24,16 @@ Undo: StopLogging on each trail Snapback started. Only a trail that was not logg
 Permissions: cloudtrail:GetTrailStatus, cloudtrail:GetTrail, cloudtrail:GetEventSelectors,
     cloudtrail:DescribeTrails (Security Hub account findings), cloudtrail:StartLogging,
     cloudtrail:StopLogging (undo).
+Sweep (every configured Region): the trails homed in that Region and owned by the account
+    (DescribeTrails without shadow trails, so a multi-Region trail counts once; an organization
+    trail counts in the management account) that are not logging (GetTrailStatus) are violations.
 Side effects: delivery to the trail's bucket (and CloudWatch Logs, SNS) resumes; events of the
     gap are not re-delivered to the trail: read them from Event history (90 days).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -125,6 +128,8 @@ class CloudTrailRestartLogging(Remediation):
         "cloudtrail:StartLogging",
         "cloudtrail:StopLogging",
     )
+    call_budget = 18
+    sweep_scope = "region"
 
     # -- resolve ---------------------------------------------------------------------------------
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
@@ -182,6 +187,24 @@ class CloudTrailRestartLogging(Remediation):
             idempotency_key=f"{finding.idempotency_key}#StartLogging#{event.id}",
             facts=facts,
         )
+
+    def sweep(self, session: MemberSession, account: str, region: str, *, regions: Collection[str]) -> Iterable[Target]:
+        client = session.client("cloudtrail", region)
+        for trail in client.describe_trails(includeShadowTrails=False).get("trailList", []):
+            owner, home, name, arn = trail_ref(str(trail["TrailARN"]), account, region)
+            if owner != account or (trail.get("HomeRegion") or home) != region:
+                continue  # another account's organization trail, or a shadow of a trail homed elsewhere
+            if client.get_trail_status(Name=arn).get("IsLogging"):
+                continue
+            yield Target(
+                account=account,
+                region=region,
+                resource_type="AwsCloudTrailTrail",
+                resource_id=name,
+                resource_arn=arn,
+                idempotency_key=self.sweep_key(account, region, arn),
+                facts={"summary": f"CloudTrail trail {name} is not logging"},
+            )
 
     # -- inspect ---------------------------------------------------------------------------------
     def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
@@ -260,11 +283,12 @@ class CloudTrailRestartLogging(Remediation):
         problem = self._cannot(target, state)
         if problem:
             raise PermanentError(problem)
-        started = []
         for trail in self._to_start(state):
             session.client("cloudtrail", trail["home_region"]).start_logging(Name=trail["trail"])
-            started.append({"trail": trail["trail"], "region": trail["home_region"]})
-        return {"started": started}
+        return self.undo_data_for(target, state)
+
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {"started": [{"trail": t["trail"], "region": t["home_region"]} for t in self._to_start(before)]}
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         actions = []

@@ -32,6 +32,10 @@ Permissions: config:DescribeConfigurationRecorders, config:DescribeConfiguration
     role, on PutConfigurationRecorder), config:PutDeliveryChannel, config:StartConfigurationRecorder;
     for undo: config:StopConfigurationRecorder, config:DeleteDeliveryChannel,
     config:DeleteConfigurationRecorder.
+Sweep (every configured Region): the Region's recorder, status and channel are inspected as for
+    an event; no recorder, not recording, no channel, or a recording group narrower than the last
+    known good is a violation. Inspecting a healthy recorder records it as the last known good, so
+    the sweep keeps the baseline that a restore after a missed event uses.
 Side effects: recording resumes (Config charges per configuration item); the gap is not
     back-filled. Snapback's own table holds one last-known-good item per account and Region.
 """
@@ -39,7 +43,7 @@ Side effects: recording resumes (Config charges per configuration item); the gap
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -165,8 +169,10 @@ class ConfigRecorderRestore(Remediation):
         "config:StopConfigurationRecorder",
         "iam:PassRole",
     )
+    call_budget = 21
     defaults = {"fallback": None}
     memory: LastKnownGood | None = None
+    sweep_scope = "region"
 
     def configure(self, runtime: Runtime) -> None:
         super().configure(runtime)
@@ -223,6 +229,20 @@ class ConfigRecorderRestore(Remediation):
         )
         target.facts.update(summary=f"Security Hub {finding.control_id}: {finding.title}", control=finding.control_id)
         return target
+
+    def sweep(self, session: MemberSession, account: str, region: str, *, regions: Collection[str]) -> Iterable[Target]:
+        target = self._target(account, region, self.sweep_key(account, region, "configuration-recorder"), None)
+        state = self.inspect(session, target)  # a healthy recorder becomes the last known good here
+        if self.is_compliant(state):
+            return
+        problems = [
+            *(["no configuration recorder"] if not state.get("recorder") else []),
+            *(["not recording"] if state.get("recorder") and not state.get("recording") else []),
+            *(["no delivery channel"] if not state.get("channel") else []),
+            *(state.get("narrowed") or []),
+        ]
+        target.facts["summary"] = f"AWS Config in {region}: {'; '.join(problems)}"
+        yield target
 
     # -- inspect ---------------------------------------------------------------------------------
     def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
@@ -324,7 +344,10 @@ class ConfigRecorderRestore(Remediation):
                 config.put_delivery_channel(DeliveryChannel=arg)
             else:
                 config.start_configuration_recorder(ConfigurationRecorderName=arg)
-        return {"recorder": state.get("recorder"), "channel": state.get("channel"), "recording": bool(state.get("recording"))}
+        return self.undo_data_for(target, state)
+
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {"recorder": before.get("recorder"), "channel": before.get("channel"), "recording": bool(before.get("recording"))}
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         config = session.client("config")

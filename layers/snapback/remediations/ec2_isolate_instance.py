@@ -174,6 +174,7 @@ class Ec2IsolateInstance(Remediation):
         "iam:GetRolePolicy",
         "iam:PutRolePolicy",
     )
+    call_budget = 51
     gone_codes = frozenset({"InvalidInstanceID.NotFound"})
     defaults = {
         "type_prefixes": list(TYPE_PREFIXES),

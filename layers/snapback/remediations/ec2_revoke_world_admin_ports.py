@@ -18,12 +18,15 @@ Permissions: ec2:DescribeSecurityGroups, ec2:DescribeSecurityGroupRules,
 Side effects: SSH/RDP from the internet stops at once for new connections; established ones stay
     tracked until they time out. Rules from specific CIDRs, prefix lists or other groups stay. A
     bastion that really must be world-open belongs in an exemption (snapback.yaml), never a tag.
+Sweep (every configured Region): every ingress rule of the Region (DescribeSecurityGroupRules);
+    each group with a rule opening an admin port to 0.0.0.0/0 or ::/0 is a violation, handled like
+    a Security Hub finding on the group (every such rule of the group is revoked).
 Options (snapback.yaml `remediations.ec2_revoke_world_admin_ports.options`): `admin_ports`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,8 +226,10 @@ class Ec2RevokeWorldAdminPorts(Remediation):
         "ec2:DescribeSecurityGroups",
         "ec2:RevokeSecurityGroupIngress",
     )
+    call_budget = 16
     gone_codes = frozenset({"InvalidGroup.NotFound", "InvalidGroupId.NotFound"})
     defaults = {"admin_ports": [22, 3389]}
+    sweep_scope = "region"
 
     @property
     def admin_ports(self) -> list[int]:
@@ -305,6 +310,28 @@ class Ec2RevokeWorldAdminPorts(Remediation):
             raise NotApplicable(f"the finding lists no rule opening admin ports {self.admin_ports} to the world", target)
         return target
 
+    def sweep(self, session: MemberSession, account: str, region: str, *, regions: Collection[str]) -> Iterable[Target]:
+        open_by_group: dict[str, list[IngressRule]] = {}
+        for page in session.client("ec2").get_paginator("describe_security_group_rules").paginate():
+            for item in page["SecurityGroupRules"]:
+                rule = _current_rule(item)
+                if rule is not None and self._world_admin([rule]):
+                    open_by_group.setdefault(str(item["GroupId"]), []).append(rule)
+        for group, rules in sorted(open_by_group.items()):
+            yield Target(
+                account=account,
+                region=region,
+                resource_type="AwsEc2SecurityGroup",
+                resource_id=group,
+                resource_arn=f"arn:aws:ec2:{region}:{account}:security-group/{group}",
+                idempotency_key=self.sweep_key(account, region, group),
+                facts={
+                    "summary": f"{group} opens admin ports to the world: " + "; ".join(r.label() for r in rules),
+                    "admin_ports": self.admin_ports,
+                    "match": "group",
+                },
+            )
+
     # -- inspect / plan / apply / undo -------------------------------------------------------------
     def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
         ec2 = session.client("ec2")
@@ -347,7 +374,10 @@ class Ec2RevokeWorldAdminPorts(Remediation):
         session.client("ec2").revoke_security_group_ingress(
             GroupId=target.resource_id, SecurityGroupRuleIds=[r["rule_id"] for r in rules]
         )
-        return {"group_id": target.resource_id, "revoked": rules}
+        return self.undo_data_for(target, state)
+
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {"group_id": target.resource_id, "revoked": list(before["open_rules"])}
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         ec2 = session.client("ec2")

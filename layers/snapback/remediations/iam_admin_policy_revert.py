@@ -140,6 +140,7 @@ class IamAdminPolicyRevert(Remediation):
             }
         )
     )
+    call_budget = 18
     gone_codes = frozenset({"NoSuchEntity"})
     defaults = {"sensitive_actions": list(DEFAULT_SENSITIVE_ACTIONS)}
 
@@ -321,13 +322,12 @@ class IamAdminPolicyRevert(Remediation):
 
     def apply(self, session: MemberSession, target: Target, state: Mapping[str, Any]) -> dict[str, Any]:
         grant = Grant.from_facts(target.facts)
-        undo: dict[str, Any] = {"grant": asdict(grant)}
         if grant.kind == "managed":
             grant.call(session, "detach_{}_policy", PolicyArn=grant.policy_arn)
-            return undo
+            return self.undo_data_for(target, state)
         if grant.kind == "inline":
             grant.call(session, "delete_{}_policy", PolicyName=grant.policy_name)
-            return {**undo, "document": state["document"]}
+            return self.undo_data_for(target, state)
         rollback = state.get("rollback_version")
         if not rollback:
             raise PermanentError(
@@ -335,7 +335,16 @@ class IamAdminPolicyRevert(Remediation):
                 "nothing changed: detach it or edit it by hand"
             )
         session.client("iam").set_default_policy_version(PolicyArn=grant.policy_arn, VersionId=rollback)
-        return {**undo, "default_version": state["default_version"], "rolled_back_to": rollback}
+        return self.undo_data_for(target, state)
+
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        grant = Grant.from_facts(target.facts)
+        undo: dict[str, Any] = {"grant": asdict(grant)}
+        if grant.kind == "managed":
+            return undo
+        if grant.kind == "inline":
+            return {**undo, "document": before["document"]}
+        return {**undo, "default_version": before["default_version"], "rolled_back_to": before.get("rollback_version")}
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         grant = Grant.from_facts(undo_data)

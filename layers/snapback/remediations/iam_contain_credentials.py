@@ -157,6 +157,7 @@ class IamContainCredentials(Remediation):
         "iam:PutUserPolicy",
         "iam:UpdateAccessKey",
     )
+    call_budget = 17
     gone_codes = frozenset({"NoSuchEntity"})
     defaults = {"finding_types": [*EXFILTRATION, "*:IAMUser/*"], "min_severity": 4.0}
 
@@ -272,19 +273,23 @@ class IamContainCredentials(Remediation):
         if kind == "role" and str(state.get("role_path", "/")).startswith("/aws-service-role/"):
             raise PermanentError(f"{name} is a service-linked role: its sessions cannot be revoked")
         iam = session.client("iam")
-        access_key = state.get("access_key") if isinstance(state.get("access_key"), Mapping) else {}
-        deactivate = kind == "user" and access_key.get("status") == "Active"
-        if deactivate:
+        undo = self.undo_data_for(target, state)
+        if undo["reactivate_key"]:
             iam.update_access_key(UserName=name, AccessKeyId=key, Status="Inactive")
         document = json.dumps(revoke_document(_stamp(datetime.now(UTC))))
         if kind == "user":
             iam.put_user_policy(UserName=name, PolicyName=REVOKE_POLICY, PolicyDocument=document)
         else:
             iam.put_role_policy(RoleName=name, PolicyName=REVOKE_POLICY, PolicyDocument=document)
+        return undo
+
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        kind, name, key = self._credential(target)
+        access_key = before.get("access_key") if isinstance(before.get("access_key"), Mapping) else {}
         return {
             "credential": {"kind": kind, "name": name, "access_key_id": key},
-            "reactivate_key": deactivate,
-            "previous_revoke_policy": state.get("revoke_policy"),
+            "reactivate_key": kind == "user" and access_key.get("status") == "Active",
+            "previous_revoke_policy": before.get("revoke_policy"),
         }
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:

@@ -12,14 +12,17 @@ Action: re-read the key (DescribeKey, GetKeyRotationStatus). Only a rotation can
 Undo: DisableKeyRotation, only while rotation is on (idempotent); Snapback only ever enabled it
     on a key whose rotation was off, so this is the exact before state.
 Permissions: kms:DescribeKey, kms:GetKeyRotationStatus, kms:EnableKeyRotation,
-    kms:DisableKeyRotation (undo).
+    kms:DisableKeyRotation (undo); the sweep: kms:ListKeys.
+Sweep (every configured Region): every key of the account is listed and inspected like an event's
+    key; each rotation candidate whose rotation is off is a violation (AWS-managed, asymmetric,
+    imported, replica and pending-deletion keys never are).
 Side effects: none for users of the key: KMS keeps every earlier key material version, so old
     ciphertexts still decrypt; each rotation adds to the key's monthly cost (first two rotations).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from snapback.clients import MemberSession
@@ -72,8 +75,11 @@ class KmsEnableKeyRotation(Remediation):
     )
     controls = ("KMS.4",)
     permissions = ("kms:DescribeKey", "kms:DisableKeyRotation", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus")
+    call_budget = 16
     gone_codes = frozenset({"NotFoundException"})
     defaults = {"rotation_period_days": None}
+    sweep_scope = "region"
+    sweep_permissions = ("kms:ListKeys",)
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
         if call is None:
@@ -112,6 +118,22 @@ class KmsEnableKeyRotation(Remediation):
             idempotency_key=f"{finding.idempotency_key}#EnableKeyRotation#{event.id}",
             facts={"summary": f"Security Hub {finding.control_id}: {finding.title}", "control": finding.control_id},
         )
+
+    def sweep(self, session: MemberSession, account: str, region: str, *, regions: Collection[str]) -> Iterable[Target]:
+        for page in session.client("kms").get_paginator("list_keys").paginate():
+            for key in page.get("Keys", []):
+                _, _, key_id, arn = key_ref(key["KeyArn"], account, region)
+                target = Target(
+                    account=account,
+                    region=region,
+                    resource_type="AwsKmsKey",
+                    resource_id=key_id,
+                    resource_arn=arn,
+                    idempotency_key=self.sweep_key(account, region, arn),
+                    facts={"summary": f"automatic rotation is off on KMS key {key_id}"},
+                )
+                if not self.is_compliant(self.inspect(session, target)):
+                    yield target
 
     def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
         kms = session.client("kms")
@@ -155,7 +177,10 @@ class KmsEnableKeyRotation(Remediation):
                 "it stays off until the key is enabled again (KMS.4 will report it)"
             )
         session.client("kms").enable_key_rotation(KeyId=target.resource_arn, **self._period())
-        return {"rotation_enabled": False}
+        return self.undo_data_for(target, state)
+
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {"rotation_enabled": False}  # only a key whose rotation was off is acted on
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         kms = session.client("kms")

@@ -98,6 +98,7 @@ class RootActivityAlert(AlertRemediation):
         ),
     )
     permissions = ()
+    call_budget = 7
     defaults = {"trusted_cidrs": []}
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:

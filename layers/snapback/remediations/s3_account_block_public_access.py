@@ -15,13 +15,15 @@ Action: re-read the account's public access block (s3control GetPublicAccessBloc
 Undo: put back the previous account block exactly, or delete it if the account had none.
 Permissions: s3:GetAccountPublicAccessBlock, s3:PutAccountPublicAccessBlock (the IAM actions
     behind s3control Get/Put/DeletePublicAccessBlock; there is no s3:DeleteAccountPublicAccessBlock).
+Sweep (once per account): the account's block is inspected as for an event; any setting off or
+    no block at all is a violation.
 Side effects: every public bucket and object in the account stops being public at once. An account
     managed by an organization-level S3 policy answers AccessDenied: FAILED, and on-call is told.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -74,6 +76,8 @@ class S3AccountBlockPublicAccess(Remediation):
     )
     controls = ("S3.1",)
     permissions = ("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock")
+    call_budget = 16
+    sweep_scope = "account"
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
         if call is not None:
@@ -179,6 +183,16 @@ class S3AccountBlockPublicAccess(Remediation):
             raise NotApplicable(stale, target)
         return target
 
+    def sweep(self, session: MemberSession, account: str, region: str, *, regions: Collection[str]) -> Iterable[Target]:
+        target = self._target(
+            account,
+            region,
+            self.sweep_key(account, "global", account),
+            {"summary": f"account {account} has no complete account-level public access block"},
+        )
+        if not self.is_compliant(self.inspect(session, target)):
+            yield target
+
     def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
         try:
             config = session.client("s3control").get_public_access_block(AccountId=target.account)[
@@ -203,7 +217,10 @@ class S3AccountBlockPublicAccess(Remediation):
         session.client("s3control").put_public_access_block(
             AccountId=target.account, PublicAccessBlockConfiguration={flag: True for flag in FLAGS}
         )
-        return {"previous_block": state.get("account_public_access_block")}
+        return self.undo_data_for(target, state)
+
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {"previous_block": before.get("account_public_access_block")}
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         s3control = session.client("s3control")

@@ -18,14 +18,21 @@ Action: re-read the bucket's public access block; if any of the four settings is
     them, and keeping them preserves evidence.
 Undo: put back the previous block exactly, or delete it if the bucket had none.
 Permissions: s3:GetBucketPublicAccessBlock, s3:PutBucketPublicAccessBlock (the IAM actions behind
-    Get/Put/DeletePublicAccessBlock on a bucket).
+    Get/Put/DeletePublicAccessBlock on a bucket); the sweep: s3:GetAccountPublicAccessBlock,
+    s3:ListAllMyBuckets, s3:GetBucketLocation.
+Sweep (once per account: the bucket list is global): first the account-level block (s3control
+    GetPublicAccessBlock): when all four settings are on there, no bucket can be public, so the
+    buckets are not walked (option `sweep_buckets_under_account_block: true` walks them anyway;
+    the account block itself is s3_account_block_public_access's invariant). Otherwise every bucket
+    of the account whose Region is a configured one (ListBuckets, GetBucketLocation) is inspected
+    like an event's bucket; one whose block is missing or has a setting off is a violation.
 Side effects: public readers of the bucket lose access at once; intentionally public buckets
     belong in an exemption (snapback.yaml), never in a tag.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,7 +213,11 @@ class S3BlockPublicAccess(Remediation):
     )
     controls = ("S3.2", "S3.3", "S3.8")
     permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
+    call_budget = 16
     gone_codes = frozenset({"NoSuchBucket"})
+    sweep_scope = "account"
+    sweep_permissions = ("s3:GetAccountPublicAccessBlock", "s3:GetBucketLocation", "s3:ListAllMyBuckets")
+    defaults = {"sweep_buckets_under_account_block": False}
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
         if call is not None:
@@ -347,6 +358,41 @@ class S3BlockPublicAccess(Remediation):
             return "public access block deleted"
         raise NotApplicable(f"{call.event_name} does not expose a bucket")
 
+    def sweep(self, session: MemberSession, account: str, region: str, *, regions: Collection[str]) -> Iterable[Target]:
+        if not self.options.get("sweep_buckets_under_account_block") and self._account_block_on(session, account):
+            return  # the account-level block overrides every bucket's own settings
+        s3 = session.client("s3", region)
+        for bucket in s3.list_buckets().get("Buckets", []):
+            name = str(bucket["Name"])
+            try:
+                where = bucket.get("BucketRegion") or s3.get_bucket_location(Bucket=name).get("LocationConstraint")
+            except ClientError as err:
+                if error_code(err) in self.gone_codes:
+                    continue  # deleted between the listing and now
+                raise
+            home = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(where, where)
+            if home not in regions:
+                continue
+            target = self._target(
+                account,
+                home,
+                name,
+                self.sweep_key(account, home, name),
+                {"summary": f"bucket {name} has no complete public access block"},
+            )
+            if not self.is_compliant(self.inspect(session, target)):
+                yield target
+
+    @staticmethod
+    def _account_block_on(session: MemberSession, account: str) -> bool:
+        try:
+            config = session.client("s3control").get_public_access_block(AccountId=account)["PublicAccessBlockConfiguration"]
+        except ClientError as err:
+            if error_code(err) != "NoSuchPublicAccessBlockConfiguration":
+                raise
+            return False
+        return all(config.get(flag) for flag in FLAGS)
+
     def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
         try:
             config = session.client("s3").get_public_access_block(Bucket=target.resource_id)["PublicAccessBlockConfiguration"]
@@ -369,7 +415,10 @@ class S3BlockPublicAccess(Remediation):
         session.client("s3").put_public_access_block(
             Bucket=target.resource_id, PublicAccessBlockConfiguration={flag: True for flag in FLAGS}
         )
-        return {"previous_block": state.get("public_access_block")}
+        return self.undo_data_for(target, state)
+
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        return {"previous_block": before.get("public_access_block")}
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         s3 = session.client("s3")
