@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Lint what exists: stacks/, app.py and bench/ arrive with the CDK app and the benchmarks.
 LINT_PATHS := $(wildcard layers functions stacks tests app.py bench)
 
-.PHONY: demo test lint format synth bench clean
+.PHONY: demo test lint format synth bench fuzz clean
 
 $(STAMP):
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -44,6 +44,16 @@ synth: $(STAMP) $(NODE_STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/cold_start.py --runs 10
+	$(PY) bench/warm_latency.py --events 100
+	$(PY) bench/calls.py
+	$(PY) bench/burst.py --events 1000
+	$(PY) bench/package_size.py
+	$(PY) bench/report.py
+
+# The reliability suites' long profile: many more fuzz examples (hypothesis profile `fuzz`) and
+# every must-fire fixture case under faults and duplicates, not the CI sample.
+fuzz: $(STAMP)
+	SNAPBACK_FUZZ_PROFILE=fuzz SNAPBACK_RELIABILITY_PROFILE=full $(PY) -m pytest tests/reliability --durations=15
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out demo-report.json

@@ -1,27 +1,28 @@
-"""Cold start: whole-process time to import a function's handler and handle its first event.
+"""Cold start per remediation function: whole-process time to import its handler and handle a first event.
 
-Against a moto server holding a demo organization, each sample starts a fresh Python process
-that imports `functions/remediate/handler.py` and handles one real-format event (a public bucket
-policy in a member account: inspect, apply, verify, audit, SNS, Security Hub). The floor is
-`import boto3; boto3.client("s3")` measured in the same run. Medians of N fresh processes.
+Against a moto server holding the demo organization, each sample starts a fresh Python process
+with the function's environment (SNAPBACK_REMEDIATION, the function role's credentials) that
+imports `functions/remediate/handler.py` and handles one real-format, must-fire event naming a
+fresh resource (tests/perf/workloads.py: inspect, act, verify, audit, SNS, Security Hub). The
+floor, `import boto3; boto3.client("s3")`, is measured in the same run, interleaved. Medians of
+N fresh processes per function. The AWS calls of each first event are counted in the child.
 
-    .venv/bin/python bench/cold_start.py [--runs 10]
+    .venv/bin/python bench/cold_start.py [--runs 10] [--only NAME ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers"))
+from common import ROOT, median, ms, save
 
 HANDLER = """
 import json, sys, time
@@ -29,71 +30,98 @@ t0 = time.perf_counter()
 sys.path.insert(0, {functions!r})
 from handler import handler
 t1 = time.perf_counter()
+if {count!r}:
+    sys.path.insert(0, {root!r})
+    from tests.perf import calls
+    counting = calls.recording()
+    recording = counting.__enter__()
 out = handler(json.load(open({event!r})), None)
 t2 = time.perf_counter()
-print(json.dumps({{"import": t1 - t0, "first_event": t2 - t1, "outcome": out[0]["outcome"]}}))
+n = recording.total if {count!r} else None
+print(json.dumps({{"import": t1 - t0, "first_event": t2 - t1, "outcome": out[0]["outcome"], "calls": n}}))
 """
 FLOOR = "import boto3; boto3.client('s3', region_name='us-east-1')"
 
 
 def wall(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
     return time.perf_counter() - start, done.stdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args()
 
     from snapback import member_role
-    from snapback.demo import build_org, cloudtrail_record, local_aws, session_in
-    from snapback.scenarios.s3_public_bucket import public_policy
+    from snapback.demo import build_org, local_aws, session_in
+    from tests.perf.workloads import OPEN_BREAKER, WORKLOADS
 
+    rows: dict[str, dict[str, object]] = {}
+    floors: list[float] = []
     with local_aws() as endpoint, tempfile.TemporaryDirectory() as tmp:
         org = build_org()
-        account = org.members["member-a"]
-        creds = session_in(org.security, member_role.remediator_role_name("s3_block_public_access")).get_credentials()
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": creds.access_key,
-            "AWS_SECRET_ACCESS_KEY": creds.secret_key,
-            "AWS_SESSION_TOKEN": creds.token,
-            "PYTHONPATH": str(ROOT / "layers"),
-            "SNAPBACK_CONFIG": org.config.to_json(),
-            "SNAPBACK_REMEDIATION": "s3_block_public_access",
-            "SNAPBACK_ORG_READER_ROLE_ARN": f"arn:aws:iam::{org.management}:role/snapback-org-reader",
-        }
-        s3 = org.session(account).client("s3")
-        floors, totals, imports, firsts, outcomes = [], [], [], [], []
-        for i in range(args.runs):
-            bucket = f"cold-{i}"
-            s3.create_bucket(Bucket=bucket)
-            record = cloudtrail_record(
-                account, "s3.amazonaws.com", "PutBucketPolicy", {"bucketName": bucket, "bucketPolicy": public_policy(bucket)}
+        config_json = dataclasses.replace(org.config, breaker=OPEN_BREAKER).to_json()
+        for name, workload in sorted(WORKLOADS.items()):
+            if args.only and name not in args.only:
+                continue
+            creds = session_in(org.security, member_role.remediator_role_name(name)).get_credentials()
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNAPBACK_"))},
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": creds.access_key,
+                "AWS_SECRET_ACCESS_KEY": creds.secret_key,
+                "AWS_SESSION_TOKEN": creds.token,
+                "PYTHONPATH": str(ROOT / "layers"),
+                "SNAPBACK_CONFIG": config_json,
+                "SNAPBACK_REMEDIATION": name,
+                "SNAPBACK_ORG_READER_ROLE_ARN": f"arn:aws:iam::{org.management}:role/snapback-org-reader",
+            }
+            totals, imports, firsts, outcomes, counts, own_floors = [], [], [], set(), set(), []
+            for i in range(args.runs + 1):  # run 0 counts the calls (the hooks cost time) and is not timed
+                event = Path(tmp) / f"{name}-{i}.json"
+                event.write_text(json.dumps(workload.prepare(org, i)))
+                own_floors.append(wall([sys.executable, "-c", FLOOR], env)[0])
+                code = HANDLER.format(
+                    functions=str(ROOT / "functions" / "remediate"), event=str(event), count=i == 0, root=str(ROOT)
+                )
+                total, out = wall([sys.executable, "-c", code], env)
+                line = json.loads(out.strip().splitlines()[-1])
+                outcomes.add(line["outcome"])
+                if i == 0:
+                    counts.add(line["calls"])
+                    continue
+                totals.append(total)
+                floors.append(own_floors[-1])
+                imports.append(line["import"])
+                firsts.append(line["first_event"])
+            rows[name] = {
+                "runs": args.runs,
+                "outcomes": sorted(outcomes),
+                "first_event_calls": sorted(counts),
+                "total_ms": ms(median(totals)),
+                "import_ms": ms(median(imports)),
+                "first_event_ms": ms(median(firsts)),
+                # against the floor samples interleaved with this function's own runs (same load)
+                "floor_ms": ms(median(own_floors[1:])),
+                "ratio": round(median(totals) / median(own_floors[1:]), 2),
+            }
+            print(
+                f"{name:<32} {'/'.join(sorted(outcomes)):<11} process {ms(median(totals)):6.0f} ms "
+                f"(import {ms(median(imports)):4.0f}, first event {ms(median(firsts)):4.0f} ms, {sorted(counts)} calls)",
+                flush=True,
             )
-            event = Path(tmp) / f"event-{i}.json"
-            event.write_text(json.dumps(record))
-            floors.append(wall([sys.executable, "-c", FLOOR], env)[0])
-            code = HANDLER.format(functions=str(ROOT / "functions" / "remediate"), event=str(event))
-            total, out = wall([sys.executable, "-c", code], env)
-            line = json.loads(out.strip().splitlines()[-1])
-            totals.append(total)
-            imports.append(line["import"])
-            firsts.append(line["first_event"])
-            outcomes.append(line["outcome"])
-    floor, total = statistics.median(floors), statistics.median(totals)
-    print(f"runs: {args.runs}; outcomes: {sorted(set(outcomes))}")
-    print(f"floor (import boto3 + one client), median: {floor * 1000:.0f} ms")
-    print(
-        f"handler process, median: {total * 1000:.0f} ms  (import {statistics.median(imports) * 1000:.0f} ms, "
-        f"first event {statistics.median(firsts) * 1000:.0f} ms)"
-    )
-    print(f"ratio handler / floor: {total / floor:.2f}  (budget 1.3; the first event makes ~12 AWS calls)")
+    floor = median(floors)
+    print(f"floor (import boto3 + one client), median of {len(floors)}: {ms(floor):.0f} ms")
+    for name, row in rows.items():
+        print(f"  {name:<32} ratio {row['ratio']:.2f} to its interleaved floor {row['floor_ms']:.0f} ms (budget 1.3)")
+    save("cold_start", {"runs": args.runs, "floor_ms": ms(floor), "floor_samples": len(floors), "functions": rows})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,281 @@
+"""One repeatable, must-fire workload per remediation, for the call budgets and the benchmarks.
+
+`prepare(org, i)` puts a fresh resource in a member account in the state the remediation fixes
+and returns the event (as EventBridge delivers it) that names it; `i` keeps names unique, so a
+hundred events are a hundred real remediations, never duplicate skips. Each workload follows a
+case of the remediation's fixture file (the fullest path: inspect, act, verify, audit, notify,
+finding). Works in moto decorator mode and against a moto server (AWS_ENDPOINT_URL).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from snapback import config as config_module
+from snapback.clients import strip_account_host_prefix
+from snapback.demo import LocalOrg, cloudtrail_record, runtime_for
+from snapback.events import CONSOLE_SIGNIN, GUARDDUTY_FINDING
+from snapback.runtime import Runtime
+from tests.remediations.helpers import FIXTURES, case_event, envelope, fill, service_event
+
+REGION = "us-east-1"
+# Far above any benchmark's volume: the breaker still counts every action (its calls are real),
+# it just never holds one back.
+OPEN_BREAKER = config_module.Breaker(max_per_account=1_000_000, max_per_remediation=1_000_000)
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def case(name: str, title: str) -> dict[str, Any]:
+    return next(c for c in fixture(name)["cases"] if c["name"] == title)
+
+
+def suffix(i: int) -> str:
+    return f"{i}-{uuid.uuid4().hex[:6]}"
+
+
+def member_session(org: LocalOrg, name: str = "member-a") -> tuple[Any, str]:
+    """The member's admin session (cached per organization: setup is not what is measured)."""
+    account = org.members[name]
+    key = (org.org_id, account, os.environ.get("AWS_ENDPOINT_URL"))
+    if key not in _SESSIONS:
+        _SESSIONS[key] = _CachedSession(org.session(account))
+    return _SESSIONS[key], account
+
+
+class _CachedSession:
+    def __init__(self, session: Any) -> None:
+        self.session, self.clients = session, {}
+
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            self.clients[service] = self.session.client(service)
+        return self.clients[service]
+
+
+_SESSIONS: dict[tuple[str, str, str | None], _CachedSession] = {}
+_AMIS: dict[str, str] = {}
+
+
+# -- one prepare per remediation ------------------------------------------------------------------
+
+
+def s3_block_public_access(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    bucket = f"perf-bucket-{suffix(i)}"
+    session.client("s3").create_bucket(Bucket=bucket)
+    return case_event(
+        case("s3_block_public_access", "policy object grants * (CloudTrail form)"), account, bucket=bucket
+    ).as_dict()
+
+
+def s3_account_block_public_access(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org, "member-b")
+    s3control = session.client("s3control")
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        s3control.meta.events.register("before-send.s3-control.*", strip_account_host_prefix)
+    off = dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), False)
+    s3control.put_public_access_block(AccountId=account, PublicAccessBlockConfiguration=off)
+    chosen = case("s3_account_block_public_access", "account block turned fully off")
+    record = cloudtrail_record(account, "s3.amazonaws.com", chosen["event"], fill(chosen["request"], account=account))
+    return envelope(record).as_dict()
+
+
+def kms_enable_key_rotation(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    kms = session.client("kms")
+    meta = kms.create_key(Description=f"perf key {i}")["KeyMetadata"]
+    kms.enable_key_rotation(KeyId=meta["KeyId"])
+    kms.disable_key_rotation(KeyId=meta["KeyId"])
+    chosen = case("kms_enable_key_rotation", "rotation disabled (key ARN)")
+    return case_event(chosen, account, key=meta["KeyId"], arn=meta["Arn"]).as_dict()
+
+
+def cloudtrail_restart_logging(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    name = f"perf-trail-{suffix(i)}"
+    session.client("s3").create_bucket(Bucket=f"logs-{name}")
+    session.client("cloudtrail").create_trail(Name=name, S3BucketName=f"logs-{name}", IsMultiRegionTrail=True)
+    arn = f"arn:aws:cloudtrail:{REGION}:{account}:trail/{name}"
+    return case_event(case("cloudtrail_restart_logging", "StopLogging by name"), account, trail=name, arn=arn).as_dict()
+
+
+def config_recorder_restore(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    config = session.client("config")
+    if not config.describe_configuration_recorders()["ConfigurationRecorders"]:
+        bucket = f"perf-config-{suffix(i)}"
+        session.client("s3").create_bucket(Bucket=bucket)
+        role = f"arn:aws:iam::{account}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
+        group = {"allSupported": True, "includeGlobalResourceTypes": True}
+        config.put_configuration_recorder(ConfigurationRecorder={"name": "default", "roleARN": role, "recordingGroup": group})
+        config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": bucket})
+        config.start_configuration_recorder(ConfigurationRecorderName="default")
+    config.stop_configuration_recorder(ConfigurationRecorderName="default")
+    chosen = case("config_recorder_restore", "recorder stopped, no baseline needed to restart")
+    return case_event(fill(chosen, account=account), account).as_dict()
+
+
+def ec2_revoke_world_admin_ports(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    ec2 = session.client("ec2")
+    vpc = _vpc(ec2, "perf-revoke", "10.60.0.0/16")
+    group = ec2.create_security_group(GroupName=f"perf-{suffix(i)}", Description="web tier", VpcId=vpc)["GroupId"]
+    world_ssh = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[world_ssh])
+    chosen = case("ec2_revoke_world_admin_ports", "SSH from 0.0.0.0/0, rule ids recorded")
+    record = cloudtrail_record(account, "ec2.amazonaws.com", chosen["event"], fill(chosen["request"], group=group))
+    return envelope(record).as_dict()
+
+
+def ec2_isolate_instance(org: LocalOrg, i: int) -> dict[str, Any]:
+    """The fixture's fullest host: an instance profile, a second ENI and a data volume."""
+    session, account = member_session(org)
+    ec2, iam = session.client("ec2"), session.client("iam")
+    vpc = _vpc(ec2, "perf-workload", "10.70.0.0/16")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    subnet = (
+        subnets[0]["SubnetId"]
+        if subnets
+        else ec2.create_subnet(VpcId=vpc, CidrBlock="10.70.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    )
+    group = ec2.create_security_group(GroupName=f"web-{suffix(i)}", Description="web tier", VpcId=vpc)["GroupId"]
+    role = f"perf-web-{suffix(i)}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    iam.create_instance_profile(InstanceProfileName=role)
+    iam.add_role_to_instance_profile(InstanceProfileName=role, RoleName=role)
+    if vpc not in _AMIS:  # DescribeImages lists thousands of images in moto: once per VPC
+        _AMIS[vpc] = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ami = _AMIS[vpc]
+    instance = ec2.run_instances(
+        ImageId=ami,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [group]}],
+    )["Instances"][0]["InstanceId"]
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": role}, InstanceId=instance)
+    eni = ec2.create_network_interface(SubnetId=subnet, Groups=[group])["NetworkInterface"]["NetworkInterfaceId"]
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance, DeviceIndex=1)
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=20)["VolumeId"]
+    ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
+    enis = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id", "Values": [instance]}])
+    primary = sorted(e["NetworkInterfaceId"] for e in enis["NetworkInterfaces"])[0]
+    data = fixture("ec2_isolate_instance")
+    chosen = case("ec2_isolate_instance", "Backdoor C&C, instance with role, two ENIs and a data volume")
+    detail = fill(
+        data["finding"],
+        account=account,
+        instance=instance,
+        eni=primary,
+        vpc=vpc,
+        subnet=subnet,
+        group=group,
+        finding_id=uuid.uuid4().hex,
+    )
+    detail["type"], detail["severity"] = chosen["type"], chosen["severity"]
+    return service_event("aws.guardduty", GUARDDUTY_FINDING, detail, account).as_dict()
+
+
+def iam_admin_policy_revert(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    iam = session.client("iam")
+    policy = f"arn:aws:iam::{account}:policy/perf-ops-admin"
+    try:
+        iam.get_policy(PolicyArn=policy)
+    except iam.exceptions.NoSuchEntityException:
+        admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        iam.create_policy(PolicyName="perf-ops-admin", PolicyDocument=json.dumps(admin))
+    user = f"perf-admin-{suffix(i)}"
+    iam.create_user(UserName=user)
+    iam.attach_user_policy(UserName=user, PolicyArn=policy)
+    request = {"policyArn": policy, "userName": user}
+    return envelope(cloudtrail_record(account, "iam.amazonaws.com", "AttachUserPolicy", request)).as_dict()
+
+
+def iam_contain_credentials(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org, "member-b")
+    iam = session.client("iam")
+    user = f"perf-key-{suffix(i)}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    data = fixture("iam_contain_credentials")
+    chosen = next(c for c in data["cases"] if c["name"] == "user's long-term key used from a malicious IP")
+    last_seen = datetime.now(UTC) - timedelta(minutes=5)
+    finding = copy.deepcopy(data["template"])
+    finding["type"], finding["severity"] = chosen["type"], chosen["severity"]
+    finding["resource"]["accessKeyDetails"] = {**chosen["accessKeyDetails"], "userName": user}
+    finding = fill(
+        finding,
+        account=account,
+        key=key,
+        finding_id=uuid.uuid4().hex,
+        first_seen=_stamp(last_seen - timedelta(minutes=20)),
+        last_seen=_stamp(last_seen),
+    )
+    return service_event("aws.guardduty", GUARDDUTY_FINDING, finding, account).as_dict()
+
+
+def root_activity_alert(org: LocalOrg, i: int) -> dict[str, Any]:
+    _, account = member_session(org)
+    chosen = case("root_activity_alert", "root sign-in success without MFA")
+    record = cloudtrail_record(account, chosen["event_source"], chosen["event"], None, response=chosen["response"])
+    record["userIdentity"] = {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root", "accountId": account}
+    record["additionalEventData"] = chosen["additional"]
+    record["eventType"] = "AwsConsoleSignIn"
+    event = envelope(record).as_dict()
+    event["source"], event["detail-type"] = "aws.signin", CONSOLE_SIGNIN[0]
+    return event
+
+
+def _vpc(ec2: Any, name: str, cidr: str) -> str:
+    found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
+    if found:
+        return found[0]["VpcId"]
+    tags = [{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": name}]}]
+    return ec2.create_vpc(CidrBlock=cidr, TagSpecifications=tags)["Vpc"]["VpcId"]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Workload:
+    remediation: str
+    expect: str  # the outcome every prepared event must have
+    prepare: Callable[[LocalOrg, int], dict[str, Any]]
+
+
+WORKLOADS: dict[str, Workload] = {
+    w.remediation: w
+    for w in (
+        Workload("s3_block_public_access", "REMEDIATED", s3_block_public_access),
+        Workload("s3_account_block_public_access", "REMEDIATED", s3_account_block_public_access),
+        Workload("kms_enable_key_rotation", "REMEDIATED", kms_enable_key_rotation),
+        Workload("cloudtrail_restart_logging", "REMEDIATED", cloudtrail_restart_logging),
+        Workload("config_recorder_restore", "REMEDIATED", config_recorder_restore),
+        Workload("ec2_revoke_world_admin_ports", "REMEDIATED", ec2_revoke_world_admin_ports),
+        Workload("ec2_isolate_instance", "REMEDIATED", ec2_isolate_instance),
+        Workload("iam_admin_policy_revert", "REMEDIATED", iam_admin_policy_revert),
+        Workload("iam_contain_credentials", "REMEDIATED", iam_contain_credentials),
+        Workload("root_activity_alert", "NOTIFIED", root_activity_alert),
+    )
+}
+
+
+def bench_runtime(org: LocalOrg, remediation: str) -> Runtime:
+    """The remediation's runtime as in Lambda, with a breaker that counts but never holds back."""
+    runtime = runtime_for(org, remediation)
+    runtime.config = dataclasses.replace(runtime.config, breaker=OPEN_BREAKER)
+    return runtime
