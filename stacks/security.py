@@ -414,8 +414,18 @@ class SecurityAccountStack(cdk.Stack):
         settings = self.config.sweep
         log_group = self._log_group("SweepLogs")
         role = self._function_role("SweepRole", SWEEP_ROLE, log_group)
+        function_name = "snapback-sweep"
+        # Fan-out: the scheduled invocation hands batches of accounts to this same function.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="FanOutToItself",
+                actions=["lambda:InvokeFunction"],
+                resources=[f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{function_name}"],
+            )
+        )
         function = self._function(
             "Sweep",
+            function_name=function_name,
             asset="sweep",
             role=role,
             log_group=log_group,
@@ -423,7 +433,8 @@ class SecurityAccountStack(cdk.Stack):
             environment={},
             memory_size=512,
             timeout=cdk.Duration.seconds(900),
-            reserved_concurrent_executions=1,  # one sweep at a time; a late schedule waits in Lambda's queue
+            # the schedule plus up to 4 batches at once (more wait in Lambda's queue); each is paced per account
+            reserved_concurrent_executions=5,
             retry_attempts=0,  # the next scheduled sweep is the retry
             max_event_age=cdk.Duration.hours(1),
             on_failure=destinations.SqsDestination(self.failures),

@@ -1,18 +1,24 @@
 """Reconciliation sweep function, on the EventBridge schedule from snapback.yaml (`sweep.schedule`).
 
-An adapter only: the sweep stops starting new accounts a minute before the Lambda timeout, so that
-it always returns its summary (and its SweepErrors metric) instead of being cut off.
+An adapter only. The schedule's invocation sweeps the organization itself when it fits in one batch
+(`sweep.accounts_per_invocation`); a larger organization is handed out in batches, one asynchronous
+invocation of this same function each (`{"accounts": [...]}`). A sweep stops starting new accounts a
+minute before the Lambda timeout, so that it always returns its summary (and its SweepErrors metric)
+instead of being cut off.
 """
 
 import time
 
 from snapback.runtime import lambda_runtime
-from snapback.sweep import Sweeper
+from snapback.sweep import Sweeper, fan_out
 
 MARGIN_S = 60
 
 
 def handler(event: dict, context: object) -> dict:
     runtime = lambda_runtime()
+    accounts = event.get("accounts") if isinstance(event, dict) else None
+    if not accounts and len(runtime.org.accounts()) > runtime.config.sweep.accounts_per_invocation:
+        return fan_out(runtime, context.invoked_function_arn)  # type: ignore[attr-defined]
     remaining = getattr(context, "get_remaining_time_in_millis", lambda: 900_000)() / 1000
-    return Sweeper(runtime, deadline=time.monotonic() + remaining - MARGIN_S).run().as_dict()
+    return Sweeper(runtime, accounts=accounts or None, deadline=time.monotonic() + remaining - MARGIN_S).run().as_dict()

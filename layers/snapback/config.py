@@ -122,6 +122,9 @@ class Sweep:
     enabled: bool = True
     schedule: str = "rate(6 hours)"  # an EventBridge schedule expression
     max_calls_per_second: float = 5.0  # AWS calls per member account, spaced evenly
+    # The scheduled sweep hands each batch of this many accounts to its own invocation (fan-out), so
+    # that an organization of any size is swept within the Lambda time limit.
+    accounts_per_invocation: int = 25
 
 
 @dataclass(frozen=True)
@@ -498,8 +501,9 @@ class _Validator:
         if not isinstance(data, Mapping):
             self.fail("sweep", "must be a mapping", 'e.g. {schedule: "rate(6 hours)", max_calls_per_second: 5}')
             return Sweep()
-        for key in sorted(set(data) - {"enabled", "schedule", "max_calls_per_second"}):
-            self.fail(f"sweep.{key}", "unknown setting", "use enabled, schedule, max_calls_per_second")
+        known = {"enabled", "schedule", "max_calls_per_second", "accounts_per_invocation"}
+        for key in sorted(set(data) - known):
+            self.fail(f"sweep.{key}", "unknown setting", "use " + ", ".join(sorted(known)))
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
             self.fail("sweep.enabled", f"invalid ({enabled!r})", "true or false")
@@ -522,7 +526,15 @@ class _Validator:
                 "a number between 0.1 and 50 (AWS calls per second in each member account; default 5)",
             )
             rate = Sweep.max_calls_per_second
-        return Sweep(enabled=enabled, schedule=schedule, max_calls_per_second=float(rate))
+        batch = data.get("accounts_per_invocation", Sweep.accounts_per_invocation)
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 500:
+            self.fail(
+                "sweep.accounts_per_invocation",
+                f"invalid ({batch!r})",
+                "a whole number between 1 and 500 (accounts one sweep invocation walks; default 25)",
+            )
+            batch = Sweep.accounts_per_invocation
+        return Sweep(enabled=enabled, schedule=schedule, max_calls_per_second=float(rate), accounts_per_invocation=batch)
 
     def breaker(self, data: Any) -> Breaker:
         if not isinstance(data, Mapping):

@@ -20,6 +20,7 @@ sweep-failure alarm watches.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
@@ -268,3 +269,30 @@ class Sweeper:
 
 def _mapped(err: Exception) -> Exception:
     return classify(err) if isinstance(err, (ClientError, BotoCoreError)) else err
+
+
+def batches(accounts: Collection[str], size: int) -> list[list[str]]:
+    """The accounts in sorted batches of at most `size`: one sweep invocation each."""
+    ordered = sorted(accounts)
+    return [ordered[i : i + size] for i in range(0, len(ordered), max(1, size))]
+
+
+def fan_out(runtime: Runtime, function_arn: str, invoke: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """The scheduled sweep of a large organization: one asynchronous invocation of the sweep function
+    per batch of `sweep.accounts_per_invocation` accounts (`{"accounts": [...]}`). Lambda queues them and
+    runs as many at once as the function's reserved concurrency allows; each batch is paced per account
+    and reports its own summary and SweepErrors. A failed hand-off raises, so the schedule's retry and
+    the function's error alarm see it."""
+    accounts = runtime.org.accounts()
+    parts = batches(accounts, runtime.config.sweep.accounts_per_invocation)
+    send = invoke or runtime.clients.client("lambda").invoke
+    for part in parts:
+        try:
+            send(FunctionName=function_arn, InvocationType="Event", Payload=json.dumps({"accounts": part}).encode())
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+    return {
+        "fanned_out": len(parts),
+        "accounts": len(accounts),
+        "accounts_per_invocation": runtime.config.sweep.accounts_per_invocation,
+    }

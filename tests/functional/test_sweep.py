@@ -445,8 +445,13 @@ def base_config() -> dict[str, Any]:
 def test_sweep_settings_have_defaults_and_round_trip_through_the_environment():
     config = Config.from_dict(base_config())
     assert config.sweep == Sweep(enabled=True, schedule="rate(6 hours)", max_calls_per_second=5.0)
-    tuned = Config.from_dict({**base_config(), "sweep": {"schedule": "cron(0 */4 * * ? *)", "max_calls_per_second": 2}})
-    assert Config.from_env({"SNAPBACK_CONFIG": tuned.to_json()}).sweep == Sweep(True, "cron(0 */4 * * ? *)", 2.0)
+    tuned = Config.from_dict(
+        {
+            **base_config(),
+            "sweep": {"schedule": "cron(0 */4 * * ? *)", "max_calls_per_second": 2, "accounts_per_invocation": 50},
+        }
+    )
+    assert Config.from_env({"SNAPBACK_CONFIG": tuned.to_json()}).sweep == Sweep(True, "cron(0 */4 * * ? *)", 2.0, 50)
 
 
 @pytest.mark.parametrize(
@@ -458,6 +463,8 @@ def test_sweep_settings_have_defaults_and_round_trip_through_the_environment():
         ({"max_calls_per_second": 0}, "sweep.max_calls_per_second"),
         ({"max_calls_per_second": "fast"}, "sweep.max_calls_per_second"),
         ({"enabled": "yes"}, "sweep.enabled"),
+        ({"accounts_per_invocation": 0}, "sweep.accounts_per_invocation"),
+        ({"accounts_per_invocation": 2.5}, "sweep.accounts_per_invocation"),
         ({"pace": 3}, "sweep.pace"),
         ("often", "sweep"),
     ],
@@ -531,3 +538,60 @@ def test_buckets_under_a_complete_account_block_are_not_walked_unless_asked(org)
         AccountId=a, PublicAccessBlockConfiguration={**ALL_ON, "IgnorePublicAcls": False}
     )
     assert sweeper(runtime, [a], remediations=["s3_block_public_access"], dry_run=True).run().violations == 1
+
+
+def test_a_large_organization_is_handed_out_in_batches_and_each_batch_is_swept(org, monkeypatch):
+    """The schedule's invocation fans out one asynchronous invocation per batch of accounts (a Lambda
+    call moto cannot run, so the hand-off is checked with a Stubber); each batch payload, handled by the
+    same function, sweeps exactly its accounts."""
+    import importlib.util
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from snapback import runtime as runtime_module
+    from snapback.sweep import batches
+    from tests.conftest import ROOT
+
+    assert batches(["c", "a", "b"], 2) == [["a", "b"], ["c"]] and batches([], 5) == []
+    spec = importlib.util.spec_from_file_location("sweep_handler", ROOT / "functions" / "sweep" / "handler.py")
+    handler = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(handler)
+    a, b = org.members["member-a"], org.members["member-b"]
+    key_a, key_b = key(org, a, REGION), key(org, b, REGION)
+    runtime = sweep_runtime(
+        org, regions=(REGION,), sweep=Sweep(max_calls_per_second=50, accounts_per_invocation=3), default_mode="enforce"
+    )
+    monkeypatch.setattr(runtime_module, "_LAMBDA_RUNTIME", runtime)
+    arn = f"arn:aws:lambda:{REGION}:{org.security}:function:snapback-sweep"
+    everyone = sorted([org.management, org.security, a, b])
+    lambda_client = boto3.client("lambda", region_name=REGION)
+    payloads = []
+    with Stubber(lambda_client) as stub:
+        for part in (everyone[:3], everyone[3:]):
+            payload = json.dumps({"accounts": part}).encode()
+            payloads.append(payload)
+            stub.add_response("invoke", {"StatusCode": 202}, {"FunctionName": arn, "InvocationType": "Event", "Payload": payload})
+        real = runtime.clients.client
+        monkeypatch.setattr(
+            runtime.clients,
+            "client",
+            lambda service, region=None: lambda_client if service == "lambda" else real(service, region),
+        )
+
+        class Context:
+            invoked_function_arn = arn
+
+            def get_remaining_time_in_millis(self) -> int:
+                return 900_000
+
+        assert handler.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, Context()) == {
+            "fanned_out": 2,
+            "accounts": 4,
+            "accounts_per_invocation": 3,
+        }
+        stub.assert_no_pending_responses()
+    assert not rotating(org, a, REGION, key_a), "the schedule's invocation only hands out the work"
+    results = [handler.handler(json.loads(p), Context()) for p in payloads]
+    assert [r["accounts"] for r in results] == [3, 1] and all(r["errors"] == 0 for r in results)
+    assert rotating(org, a, REGION, key_a) and rotating(org, b, REGION, key_b)

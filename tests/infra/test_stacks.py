@@ -245,7 +245,7 @@ def test_chatbot_channel_gets_its_own_custom_format_topic_and_can_run_nothing(ou
     assert all(f["Properties"]["Environment"]["Variables"]["SNAPBACK_CHAT_TOPIC_ARN"] == topic_ref for f in remediators)
 
 
-def test_sweep_function_runs_on_its_schedule_one_at_a_time_with_the_trusted_role(out):
+def test_sweep_function_runs_on_its_schedule_fans_out_to_itself_with_the_trusted_role(out):
     tpl = template(out, "SnapbackSecurityAccount")
     functions = resources(tpl, "AWS::Lambda::Function")
     roles = resources(tpl, "AWS::IAM::Role")
@@ -253,7 +253,7 @@ def test_sweep_function_runs_on_its_schedule_one_at_a_time_with_the_trusted_role
         (k, f) for k, f in functions.items() if "reconciliation sweep" in f["Properties"].get("Description", "")
     ]
     props = function["Properties"]
-    assert props["Timeout"] == 900 and props["ReservedConcurrentExecutions"] == 1
+    assert props["Timeout"] == 900 and props["ReservedConcurrentExecutions"] == 5 and props["FunctionName"] == "snapback-sweep"
     assert props["Handler"] == "handler.handler" and "SNAPBACK_REMEDIATION" not in props["Environment"]["Variables"]
     assert json.loads(props["Environment"]["Variables"]["SNAPBACK_CONFIG"])["sweep"]["schedule"] == CONFIG.sweep.schedule
     role_id = props["Role"]["Fn::GetAtt"][0]
@@ -264,6 +264,9 @@ def test_sweep_function_runs_on_its_schedule_one_at_a_time_with_the_trusted_role
     assume = next(s for s in statements if s.get("Sid") == "AssumeMemberRole")
     assert "sts:SetSourceIdentity" in assume["Action"] and "snapback-remediator" in json.dumps(assume["Resource"])
     assert any("securityhub:BatchImportFindings" in json.dumps(s["Action"]) for s in statements)
+    # fan-out: it may invoke itself, and nothing else
+    (fan,) = [s for s in statements if "lambda:InvokeFunction" in json.dumps(s["Action"])]
+    assert fan["Action"] == "lambda:InvokeFunction" and json.dumps(fan["Resource"]).endswith(':function:snapback-sweep"]]}')
     (schedule,) = [r for r in resources(tpl, "AWS::Events::Rule").values() if r["Properties"].get("Name") == "snapback-sweep"]
     assert schedule["Properties"]["ScheduleExpression"] == CONFIG.sweep.schedule
     assert schedule["Properties"]["State"] == ("ENABLED" if CONFIG.sweep.enabled else "DISABLED")
