@@ -201,9 +201,9 @@ def _install(org: LocalOrg) -> None:
     sec.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
     sec.client("securityhub").enable_security_hub()
     sec_iam = sec.client("iam")
-    for r in registry.all_remediations():
+    for role_name in [member_role.remediator_role_name(r.name) for r in registry.all_remediations()] + [member_role.SWEEP_ROLE]:
         sec_iam.create_role(
-            RoleName=member_role.remediator_role_name(r.name),
+            RoleName=role_name,
             AssumeRolePolicyDocument=json.dumps(
                 {
                     "Version": "2012-10-17",
