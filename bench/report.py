@@ -139,8 +139,13 @@ def main() -> None:
             f"`tests/reliability/burst.py` `run_burst({burst['sent']})` in a child process (moto decorator mode: EventBridge "
             f"-> SQS -> handler): **{burst['events_per_second']} events/s** ({burst['seconds']} s), delivered "
             f"{burst['delivered']}, dead-lettered {burst['dead_lettered']}, **lost {burst['lost']}**; outcomes {burst['outcomes']}. "
-            f"Peak memory: ru_maxrss {burst['maxrss_mib']} MiB (the whole process, moto included), tracemalloc peak "
-            f"{burst['tracemalloc_peak_mib']} MiB.",
+            f"Peak memory: ru_maxrss {burst['maxrss_mib']} MiB (the whole process, moto included, same untraced run); "
+            f"tracemalloc peak of Python allocations {burst['tracemalloc_peak_mib']} MiB in a second, traced run (never "
+            f"timed: tracing slows every allocation), which lost {burst.get('lost_traced_run', '?')} too. Every event ends "
+            "in an outcome or a DLQ: "
+            f"{burst.get('entered', '?')} entered the bus (a catch-all rule counts them), {burst.get('routed', '?')} "
+            f"routings to a remediation's rule were all delivered and ended; the {burst.get('malformed_sent', '?')} "
+            f"malformed and {burst.get('duplicates_sent', '?')} duplicate events are in the mix. In Lambda each function runs on its own, so this is a bound for the harness, not for a function.",
             "",
         ]
     if size:
