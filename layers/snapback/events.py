@@ -303,3 +303,48 @@ def _from_asff(finding: Mapping[str, Any]) -> Envelope:
 
 def is_account_id(value: str | None) -> bool:
     return bool(value) and bool(_ACCOUNT.match(value or ""))
+
+
+# -- AWS Config compliance changes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigComplianceChange:
+    """The parts of a `Config Rules Compliance Change` event that decisions use."""
+
+    rule_name: str
+    resource_type: str
+    resource_id: str
+    account: str | None
+    region: str | None
+    compliance: str
+    recorded_at: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"config#{self.account}#{self.rule_name}#{self.resource_id}#{self.recorded_at}"
+
+
+def parse_config_compliance(detail: Mapping[str, Any]) -> ConfigComplianceChange:
+    """Typed view of a Config compliance change; raises MalformedEvent if it is not one."""
+    if not isinstance(detail, Mapping):
+        raise MalformedEvent("Config detail is not an object")
+    new = detail.get("newEvaluationResult")
+    new = new if isinstance(new, Mapping) else {}
+    ident = new.get("evaluationResultIdentifier")
+    ident = ident if isinstance(ident, Mapping) else {}
+    rule, resource = detail.get("configRuleName"), detail.get("resourceId")
+    if not isinstance(rule, str) or not rule or not isinstance(resource, str) or not resource:
+        raise MalformedEvent("Config compliance change without configRuleName or resourceId")
+    account, region = detail.get("awsAccountId"), detail.get("awsRegion")
+    return ConfigComplianceChange(
+        rule_name=rule,
+        resource_type=str(detail.get("resourceType") or ""),
+        resource_id=resource,
+        account=account if isinstance(account, str) and account else None,
+        region=region if isinstance(region, str) and region else None,
+        compliance=str(new.get("complianceType") or ""),
+        recorded_at=str(
+            new.get("resultRecordedTime") or ident.get("orderingTimestamp") or detail.get("notificationCreationTime") or ""
+        ),
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapback.errors import MalformedEvent
+from snapback.events import SECURITYHUB_IMPORTED, Envelope
 
 # Findings Snapback acts on come from AWS's own integrations only (spoof guard): a member can
 # BatchImportFindings its own custom findings, which carry product/<account>/default instead.
@@ -166,3 +167,21 @@ def first_finding(detail: Mapping[str, Any]) -> AsffFinding:
     if not isinstance(findings, list) or not findings:
         raise MalformedEvent("Security Hub event without findings")
     return parse_asff(findings[0])
+
+
+def updated_at(detail: Mapping[str, Any]) -> str:
+    """When a GuardDuty or Security Hub finding last changed: a new occurrence is a new trigger."""
+    findings = detail.get("findings")
+    source = findings[0] if isinstance(findings, list) and findings and isinstance(findings[0], Mapping) else detail
+    return str(source.get("updatedAt") or source.get("UpdatedAt") or "")
+
+
+def stale_finding(event: Envelope, finding: AsffFinding) -> str | None:
+    """Why an imported finding is not a live failure (the rule filters these; a forced run must too)."""
+    if finding.compliance == "PASSED":
+        return "the control passed"
+    if event.detail_type == SECURITYHUB_IMPORTED and (
+        finding.workflow in ("RESOLVED", "SUPPRESSED") or finding.record_state == "ARCHIVED"
+    ):
+        return f"the finding is {finding.record_state if finding.record_state == 'ARCHIVED' else finding.workflow}"
+    return None

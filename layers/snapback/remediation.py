@@ -27,6 +27,7 @@ from snapback.clients import MemberSession, classify, error_code, source_identit
 from snapback.errors import MalformedEvent, NotApplicable, PermanentError
 from snapback.events import (
     CLOUDTRAIL_API,
+    CONFIG_COMPLIANCE,
     CONSOLE_SIGNIN,
     GUARDDUTY_FINDING,
     SECURITYHUB_CUSTOM_ACTION,
@@ -79,6 +80,19 @@ def cloudtrail_pattern(
                     }
                 ]
             },
+        },
+    }
+
+
+def config_compliance_pattern(rule_names: list[str], resource_types: list[str]) -> dict[str, Any]:
+    """NON_COMPLIANT results of the named managed rules, whatever prefix or suffix the deployer added."""
+    return {
+        "source": ["aws.config"],
+        "detail-type": [CONFIG_COMPLIANCE],
+        "detail": {
+            "configRuleName": [{"wildcard": f"*{name}*"} for name in sorted(rule_names)],
+            "resourceType": sorted(resource_types),
+            "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]},
         },
     }
 

@@ -57,18 +57,6 @@ def _fill(value: Any, names: dict[str, str], i: int) -> Any:
     return json.loads(text)
 
 
-def _set_path(detail: Any, path: str, value: Any) -> None:
-    parts = path.split(".")
-    node = detail
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
 def _cloudtrail(case: dict[str, Any], account: str, i: int) -> tuple[str, str, dict[str, Any]]:
     from snapback.demo import cloudtrail_record
     from snapback.events import CONSOLE_SIGNIN
@@ -102,7 +90,9 @@ def _templated(fixture: dict[str, Any], case: dict[str, Any], account: str, i: i
     template = fixture["templates"][case["template"]]
     detail = json.loads(json.dumps(template["detail"]))
     for path, value in case.get("set", {}).items():
-        _set_path(detail, path, value)
+        from tests.remediations.helpers import set_path  # lazily, like FIXTURES: bench imports this module
+
+        set_path(detail, path, value)
     return template["source"], template["detail_type"], _fill(detail, {"account": account}, i)
 
 

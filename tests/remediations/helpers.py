@@ -75,3 +75,15 @@ def service_event(source: str, detail_type: str, detail: dict[str, Any], account
         resources=(),
         detail=detail,
     )
+
+
+def set_path(detail: Any, path: str, value: Any) -> None:
+    """Set `a.0.b` in a nested event (list indexes as numbers), creating missing objects on the way."""
+    *parents, last = path.split(".")
+    node = detail
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value

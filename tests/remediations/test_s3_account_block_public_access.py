@@ -12,9 +12,9 @@ from snapback import registry
 from snapback.config import Exemption
 from snapback.demo import cloudtrail_record, runtime_for
 from snapback.outcomes import Outcome
+from snapback.patterns import matches
 from tests.conftest import SHARED_EVENTS
-from tests.remediations.helpers import FIXTURES, envelope, fill, inject_error, load_cases, service_event
-from tests.remediations.test_s3_block_public_access import routed, set_path
+from tests.remediations.helpers import FIXTURES, envelope, fill, inject_error, load_cases, service_event, set_path
 
 NAME = "s3_account_block_public_access"
 CASES = load_cases(NAME)
@@ -73,7 +73,7 @@ def test_fixture_case(org, case):
     before = account_block(s3control, account)
     event = fixture_event(org, case, account)
     trigger_patterns = [t.pattern for t in registry.get(NAME).triggers]
-    assert any(routed(p, event.as_dict()) for p in trigger_patterns) == case["routed"]
+    assert any(matches(p, event.as_dict()) for p in trigger_patterns) == case["routed"]
 
     (result,) = runtime_for(org, NAME).process(event.as_dict(), remediations=[NAME])
 
@@ -252,7 +252,7 @@ def test_real_events_route_here_only_for_account_level_changes():
             continue
         for one in envelopes:
             event = json.loads(json.dumps(one.as_dict()))
-            assert not any(routed(p, event) for p in patterns), path.name
+            assert not any(matches(p, event) for p in patterns), path.name
     routed_names = {c["event"] for c in CASES if "event" in c and c["routed"]}
     assert routed_names == {"DeleteAccountPublicAccessBlock", "PutAccountPublicAccessBlock"}
 

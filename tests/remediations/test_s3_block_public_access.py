@@ -14,7 +14,7 @@ from snapback.demo import runtime_for
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
 from tests.conftest import SHARED_EVENTS
-from tests.remediations.helpers import FIXTURES, case_event, fill, inject_error, load_cases, service_event
+from tests.remediations.helpers import FIXTURES, case_event, fill, inject_error, load_cases, service_event, set_path
 
 NAME = "s3_block_public_access"
 CASES = load_cases(NAME)
@@ -40,31 +40,6 @@ def make_bucket(org: Any, setup: str = "none", member: str = "member-a") -> tupl
     return s3, account, bucket
 
 
-def set_path(detail: Any, path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        detail = detail[int(part)] if isinstance(detail, list) else detail[part]
-    if isinstance(detail, list):
-        detail[int(last)] = value
-    else:
-        detail[last] = value
-
-
-def routed(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
-    """EventBridge routing. EventBridge matches a pattern object against the elements of an array of
-    objects (Security Hub's `detail.findings`); `snapback.patterns` and moto do not yet, so the one
-    finding a Security Hub event carries is matched in place of its one-element list."""
-    return matches(pattern, event) or matches(pattern, unwrap_single_object_lists(event))
-
-
-def unwrap_single_object_lists(value: Any) -> Any:
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
-        return unwrap_single_object_lists(value[0])
-    if isinstance(value, dict):
-        return {k: unwrap_single_object_lists(v) for k, v in value.items()}
-    return value
-
-
 def fixture_event(org: Any, case: dict[str, Any], account: str, bucket: str) -> Any:
     """A fixture case as the envelope EventBridge would deliver (CloudTrail call or service event)."""
     if "template" not in case:
@@ -84,7 +59,7 @@ def test_fixture_case(org, case):
     before = block_of(s3, bucket)
     event = fixture_event(org, case, account, bucket)
     trigger_patterns = [t.pattern for t in registry.get(NAME).triggers]
-    assert any(routed(p, event.as_dict()) for p in trigger_patterns) == case["routed"]
+    assert any(matches(p, event.as_dict()) for p in trigger_patterns) == case["routed"]
 
     (result,) = runtime_for(org, NAME).process(event.as_dict(), remediations=[NAME])
 
@@ -254,7 +229,7 @@ def test_real_shared_events_route_only_where_they_belong():
         for envelope in envelopes:
             event = json.loads(json.dumps(envelope.as_dict()))
             for trigger_id, pattern in triggers.items():
-                if routed(pattern, event):
+                if matches(pattern, event):
                     hits.setdefault(path.relative_to(SHARED_EVENTS).as_posix(), set()).add(trigger_id)
     assert hits == {
         "c_s3/deletebucketpublicaccessblock-panther.json": {"cloudtrail"},

@@ -23,26 +23,17 @@ Side effects: every public bucket and object in the account stops being public a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from snapback.clients import MemberSession, error_code
+from snapback.clients import MemberSession
 from snapback.errors import MalformedEvent, NotApplicable
-from snapback.events import CONFIG_COMPLIANCE, GUARDDUTY_FINDING, CloudTrailCall, Envelope, is_account_id
-from snapback.findings import AsffFinding, parse_guardduty
+from snapback.events import CONFIG_COMPLIANCE, GUARDDUTY_FINDING, CloudTrailCall, Envelope, is_account_id, parse_config_compliance
+from snapback.findings import AsffFinding, parse_guardduty, stale_finding, updated_at
 from snapback.outcomes import Severity, Target
 from snapback.registry import register
-from snapback.remediation import Remediation, Trigger, cloudtrail_pattern, guardduty_pattern
-from snapback.remediations.s3_block_public_access import (
-    FLAGS,
-    config_compliance_pattern,
-    flags_turned_off,
-    parse_config_compliance,
-    stale_finding,
-    updated_at,
-)
+from snapback.remediation import Trigger, cloudtrail_pattern, config_compliance_pattern, guardduty_pattern
+from snapback.s3_blocks import PublicAccessBlockRemediation, flags_turned_off
 
 CONFIG_RULES = ("s3-account-level-public-access-blocks",)  # also matches the -periodic variant
 CONFIG_RESOURCE_TYPES = ("AWS::::Account", "AWS::S3::AccountPublicAccessBlock")
@@ -50,7 +41,7 @@ GUARDDUTY_TYPES = ("Policy:S3/AccountBlockPublicAccessDisabled",)
 
 
 @register
-class S3AccountBlockPublicAccess(Remediation):
+class S3AccountBlockPublicAccess(PublicAccessBlockRemediation):
     name = "s3_account_block_public_access"
     summary = "S3 account-level block public access deleted or weakened"
     severity = Severity.HIGH
@@ -75,6 +66,8 @@ class S3AccountBlockPublicAccess(Remediation):
         ),
     )
     controls = ("S3.1",)
+    state_key = "account_public_access_block"
+    service = "s3control"
     permissions = ("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock")
     call_budget = 16
     sweep_scope = "account"
@@ -193,40 +186,8 @@ class S3AccountBlockPublicAccess(Remediation):
         if not self.is_compliant(self.inspect(session, target)):
             yield target
 
-    def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
-        try:
-            config = session.client("s3control").get_public_access_block(AccountId=target.account)[
-                "PublicAccessBlockConfiguration"
-            ]
-        except ClientError as err:
-            if error_code(err) != "NoSuchPublicAccessBlockConfiguration":
-                raise
-            return {"account_public_access_block": None}
-        return {"account_public_access_block": {flag: bool(config.get(flag)) for flag in FLAGS}}
+    def where(self, target: Target) -> dict[str, str]:
+        return {"AccountId": target.account}
 
-    def is_compliant(self, state: Mapping[str, Any]) -> bool:
-        block = state.get("account_public_access_block")
-        return bool(block) and all(block.get(flag) for flag in FLAGS)
-
-    def plan(self, target: Target, state: Mapping[str, Any]) -> list[str]:
-        block = state.get("account_public_access_block") or {}
-        off = [flag for flag in FLAGS if not block.get(flag)]
-        return [f"s3control:PutPublicAccessBlock on account {target.account}: turn on {', '.join(off)}"]
-
-    def apply(self, session: MemberSession, target: Target, state: Mapping[str, Any]) -> dict[str, Any]:
-        session.client("s3control").put_public_access_block(
-            AccountId=target.account, PublicAccessBlockConfiguration={flag: True for flag in FLAGS}
-        )
-        return self.undo_data_for(target, state)
-
-    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
-        return {"previous_block": before.get("account_public_access_block")}
-
-    def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
-        s3control = session.client("s3control")
-        previous = undo_data.get("previous_block")
-        if previous is None:
-            s3control.delete_public_access_block(AccountId=target.account)
-            return [f"s3control:DeletePublicAccessBlock on account {target.account} (it had none)"]
-        s3control.put_public_access_block(AccountId=target.account, PublicAccessBlockConfiguration=dict(previous))
-        return [f"s3control:PutPublicAccessBlock on account {target.account}: restored {previous}"]
+    def label(self, target: Target) -> str:
+        return f"account {target.account}"

@@ -33,21 +33,20 @@ Side effects: public readers of the bucket lose access at once; intentionally pu
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from snapback.clients import MemberSession, error_code
 from snapback.errors import MalformedEvent, NotApplicable
-from snapback.events import CONFIG_COMPLIANCE, GUARDDUTY_FINDING, SECURITYHUB_IMPORTED, CloudTrailCall, Envelope, is_account_id
-from snapback.findings import AsffFinding, parse_guardduty
+from snapback.events import CONFIG_COMPLIANCE, GUARDDUTY_FINDING, CloudTrailCall, Envelope, is_account_id, parse_config_compliance
+from snapback.findings import AsffFinding, parse_guardduty, stale_finding, updated_at
 from snapback.outcomes import Severity, Target
 from snapback.policies import load_document, public_statements
 from snapback.registry import register
-from snapback.remediation import Remediation, Trigger, cloudtrail_pattern, guardduty_pattern
+from snapback.remediation import Trigger, cloudtrail_pattern, config_compliance_pattern, guardduty_pattern
+from snapback.s3_blocks import PublicAccessBlockRemediation, complete, flags_turned_off, read_block
 
-FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 PUBLIC_CANNED = frozenset({"public-read", "public-read-write", "authenticated-read"})
 GRANT_HEADERS = (
@@ -73,20 +72,6 @@ def _first(value: Any) -> Any:
     return value[0] if isinstance(value, list) and value else value
 
 
-def _on(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
-
-
-def flags_turned_off(config: Any) -> list[str] | None:
-    """The settings a PublicAccessBlockConfiguration request leaves off; None if it is unreadable.
-
-    A put replaces the whole block, so a setting the request leaves out is off too.
-    """
-    if not isinstance(config, Mapping):
-        return None
-    return [flag for flag in FLAGS if not _on(config.get(flag))]
-
-
 def public_acl_grants(request: Mapping[str, Any]) -> list[str]:
     """What a PutBucketAcl request grants to everyone: canned ACL, grant headers, or ACL body."""
     found = []
@@ -108,84 +93,8 @@ def public_acl_grants(request: Mapping[str, Any]) -> list[str]:
     return found
 
 
-# -- AWS Config compliance changes (candidates for snapback.events / snapback.remediation) ---------
-
-
-def config_compliance_pattern(rule_names: list[str], resource_types: list[str]) -> dict[str, Any]:
-    """NON_COMPLIANT results of the named managed rules, whatever prefix or suffix the deployer added."""
-    return {
-        "source": ["aws.config"],
-        "detail-type": [CONFIG_COMPLIANCE],
-        "detail": {
-            "configRuleName": [{"wildcard": f"*{name}*"} for name in sorted(rule_names)],
-            "resourceType": sorted(resource_types),
-            "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]},
-        },
-    }
-
-
-@dataclass(frozen=True)
-class ConfigComplianceChange:
-    """The parts of a `Config Rules Compliance Change` event that decisions use."""
-
-    rule_name: str
-    resource_type: str
-    resource_id: str
-    account: str | None
-    region: str | None
-    compliance: str
-    recorded_at: str
-
-    @property
-    def idempotency_key(self) -> str:
-        return f"config#{self.account}#{self.rule_name}#{self.resource_id}#{self.recorded_at}"
-
-
-def parse_config_compliance(detail: Mapping[str, Any]) -> ConfigComplianceChange:
-    """Typed view of a Config compliance change; raises MalformedEvent if it is not one."""
-    if not isinstance(detail, Mapping):
-        raise MalformedEvent("Config detail is not an object")
-    new = detail.get("newEvaluationResult")
-    new = new if isinstance(new, Mapping) else {}
-    ident = new.get("evaluationResultIdentifier")
-    ident = ident if isinstance(ident, Mapping) else {}
-    rule, resource = detail.get("configRuleName"), detail.get("resourceId")
-    if not isinstance(rule, str) or not rule or not isinstance(resource, str) or not resource:
-        raise MalformedEvent("Config compliance change without configRuleName or resourceId")
-    account, region = detail.get("awsAccountId"), detail.get("awsRegion")
-    return ConfigComplianceChange(
-        rule_name=rule,
-        resource_type=str(detail.get("resourceType") or ""),
-        resource_id=resource,
-        account=account if isinstance(account, str) and account else None,
-        region=region if isinstance(region, str) and region else None,
-        compliance=str(new.get("complianceType") or ""),
-        recorded_at=str(
-            new.get("resultRecordedTime") or ident.get("orderingTimestamp") or detail.get("notificationCreationTime") or ""
-        ),
-    )
-
-
-def updated_at(detail: Mapping[str, Any]) -> str:
-    """When a GuardDuty or Security Hub finding last changed: a new occurrence is a new trigger."""
-    findings = detail.get("findings")
-    source = findings[0] if isinstance(findings, list) and findings and isinstance(findings[0], Mapping) else detail
-    return str(source.get("updatedAt") or source.get("UpdatedAt") or "")
-
-
-def stale_finding(event: Envelope, finding: AsffFinding) -> str | None:
-    """Why an imported finding is not a live failure (the rule filters these; a forced run must too)."""
-    if finding.compliance == "PASSED":
-        return "the control passed"
-    if event.detail_type == SECURITYHUB_IMPORTED and (
-        finding.workflow in ("RESOLVED", "SUPPRESSED") or finding.record_state == "ARCHIVED"
-    ):
-        return f"the finding is {finding.record_state if finding.record_state == 'ARCHIVED' else finding.workflow}"
-    return None
-
-
 @register
-class S3BlockPublicAccess(Remediation):
+class S3BlockPublicAccess(PublicAccessBlockRemediation):
     name = "s3_block_public_access"
     summary = "S3 bucket made public"
     severity = Severity.HIGH
@@ -212,6 +121,8 @@ class S3BlockPublicAccess(Remediation):
         ),
     )
     controls = ("S3.2", "S3.3", "S3.8")
+    state_key = "public_access_block"
+    service = "s3"
     permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
     call_budget = 16
     gone_codes = frozenset({"NoSuchBucket"})
@@ -359,7 +270,9 @@ class S3BlockPublicAccess(Remediation):
         raise NotApplicable(f"{call.event_name} does not expose a bucket")
 
     def sweep(self, session: MemberSession, account: str, region: str, *, regions: Collection[str]) -> Iterable[Target]:
-        if not self.options.get("sweep_buckets_under_account_block") and self._account_block_on(session, account):
+        if not self.options.get("sweep_buckets_under_account_block") and complete(
+            read_block(session.client("s3control"), AccountId=account)
+        ):
             return  # the account-level block overrides every bucket's own settings
         s3 = session.client("s3", region)
         for bucket in s3.list_buckets().get("Buckets", []):
@@ -383,48 +296,8 @@ class S3BlockPublicAccess(Remediation):
             if not self.is_compliant(self.inspect(session, target)):
                 yield target
 
-    @staticmethod
-    def _account_block_on(session: MemberSession, account: str) -> bool:
-        try:
-            config = session.client("s3control").get_public_access_block(AccountId=account)["PublicAccessBlockConfiguration"]
-        except ClientError as err:
-            if error_code(err) != "NoSuchPublicAccessBlockConfiguration":
-                raise
-            return False
-        return all(config.get(flag) for flag in FLAGS)
+    def where(self, target: Target) -> dict[str, str]:
+        return {"Bucket": target.resource_id}
 
-    def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
-        try:
-            config = session.client("s3").get_public_access_block(Bucket=target.resource_id)["PublicAccessBlockConfiguration"]
-        except ClientError as err:
-            if error_code(err) != "NoSuchPublicAccessBlockConfiguration":
-                raise
-            return {"public_access_block": None}
-        return {"public_access_block": {flag: bool(config.get(flag)) for flag in FLAGS}}
-
-    def is_compliant(self, state: Mapping[str, Any]) -> bool:
-        block = state.get("public_access_block")
-        return bool(block) and all(block.get(flag) for flag in FLAGS)
-
-    def plan(self, target: Target, state: Mapping[str, Any]) -> list[str]:
-        block = state.get("public_access_block") or {}
-        off = [flag for flag in FLAGS if not block.get(flag)]
-        return [f"s3:PutPublicAccessBlock on {target.resource_id}: turn on {', '.join(off)}"]
-
-    def apply(self, session: MemberSession, target: Target, state: Mapping[str, Any]) -> dict[str, Any]:
-        session.client("s3").put_public_access_block(
-            Bucket=target.resource_id, PublicAccessBlockConfiguration={flag: True for flag in FLAGS}
-        )
-        return self.undo_data_for(target, state)
-
-    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
-        return {"previous_block": before.get("public_access_block")}
-
-    def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
-        s3 = session.client("s3")
-        previous = undo_data.get("previous_block")
-        if previous is None:
-            s3.delete_public_access_block(Bucket=target.resource_id)
-            return [f"s3:DeletePublicAccessBlock on {target.resource_id} (it had none)"]
-        s3.put_public_access_block(Bucket=target.resource_id, PublicAccessBlockConfiguration=dict(previous))
-        return [f"s3:PutPublicAccessBlock on {target.resource_id}: restored {previous}"]
+    def label(self, target: Target) -> str:
+        return target.resource_id
