@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -31,8 +32,10 @@ def p95(values: list[float]) -> float:
 
 
 def save(name: str, data: dict[str, Any]) -> Path:
+    """Write one bench's figures, with the machine's 1-minute load average when they were taken."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
+    data = {**data, "load_average": round(os.getloadavg()[0], 2)}
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path
 

@@ -26,9 +26,11 @@ def machine() -> str:
         (int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), 0
     )
     versions = ", ".join(f"{d} {metadata.version(d)}" for d in ("boto3", "botocore", "moto", "aws-lambda-powertools"))
-    load1 = os.getloadavg()[0]
+    timed = {name: (load(name) or {}).get("load_average", "?") for name in ("cold_start", "warm_latency", "burst")}
+    loads = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in timed.items())
     return (
-        f"{cpu or platform.processor()}, {os.cpu_count()} cores, {mem / 2**20:.0f} GiB RAM, load average {load1:.1f} at the end; "
+        f"{cpu or platform.processor()}, {os.cpu_count()} cores, {mem / 2**20:.0f} GiB RAM, "
+        f"1-minute load average as each timing was saved: {loads}; "
         f"Python {platform.python_version()}, {versions}; {datetime.now(UTC):%Y-%m-%d}"
     )
 
