@@ -10,7 +10,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Lint what exists: stacks/, app.py and bench/ arrive with the CDK app and the benchmarks.
-LINT_PATHS := $(wildcard layers functions stacks tests app.py bench)
+LINT_PATHS := $(wildcard layers ops functions stacks tests app.py bench)
 
 .PHONY: demo test lint format synth bench fuzz clean
 
@@ -25,7 +25,7 @@ $(NODE_STAMP): package.json package-lock.json
 	@touch $@
 
 demo: $(STAMP)
-	$(PY) -m snapback demo
+	$(PY) -m snapback_ops demo
 
 test: $(STAMP) $(NODE_STAMP) lint
 	$(PY) -m pytest

@@ -62,7 +62,7 @@ def workload_counts() -> dict[str, dict[str, object]]:
     from moto import mock_aws
 
     from snapback import registry
-    from snapback.demo import build_org
+    from snapback_ops.demo import build_org
     from tests.perf import calls
     from tests.perf.workloads import WORKLOADS, bench_runtime
 

@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from snapback import member_role
-    from snapback.demo import build_org, local_aws, session_in
+    from snapback_ops.demo import build_org, local_aws, session_in
     from tests.perf.workloads import OPEN_BREAKER, WORKLOADS
 
     rows: dict[str, dict[str, object]] = {}

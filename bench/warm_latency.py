@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None)
     args = parser.parse_args()
 
-    from snapback.demo import build_org, local_aws
+    from snapback_ops.demo import build_org, local_aws
     from tests.perf import calls
     from tests.perf.workloads import WORKLOADS, bench_runtime
 

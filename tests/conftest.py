@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_EVENTS = ROOT.parent / "shared" / "events"
+# Public sample events, kept in the repository (sources and licences: tests/data/public_events/).
+SHARED_EVENTS = ROOT / "tests" / "data" / "public_events"
 
 # Never talk to a real endpoint or real credentials from the test suite.
 for _key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "SNAPBACK_CONFIG"):
@@ -27,6 +28,6 @@ def aws() -> Iterator[None]:
 
 @pytest.fixture
 def org(aws: None):  # noqa: ANN201 - LocalOrg
-    from snapback.demo import build_org
+    from snapback_ops.demo import build_org
 
     return build_org()

@@ -18,107 +18,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapback.clients import MemberSession, classify, error_code, source_identity
+from snapback import guards
+from snapback.clients import MemberSession, classify, error_code
 from snapback.errors import MalformedEvent, NotApplicable, PermanentError
-from snapback.events import (
-    CLOUDTRAIL_API,
-    CONFIG_COMPLIANCE,
-    CONSOLE_SIGNIN,
-    GUARDDUTY_FINDING,
-    SECURITYHUB_CUSTOM_ACTION,
-    SECURITYHUB_IMPORTED,
-    CloudTrailCall,
-    Envelope,
-    parse_cloudtrail,
-)
-from snapback.findings import TRUSTED_PRODUCT_PATTERN, AsffFinding, first_finding, parse_guardduty
+from snapback.events import SECURITYHUB_CUSTOM_ACTION, SECURITYHUB_IMPORTED, CloudTrailCall, Envelope, parse_cloudtrail
+from snapback.findings import AsffFinding, first_finding
 from snapback.outcomes import Outcome, Result, Severity, Target
+from snapback.triggers import CLOUDTRAIL_DETAIL_TYPES, Trigger, securityhub_control_pattern
 
 if TYPE_CHECKING:
     from snapback.runtime import Runtime
-
-CLOUDTRAIL_DETAIL_TYPES = (CLOUDTRAIL_API, *CONSOLE_SIGNIN)
-# The role service-managed StackSets use in member accounts (stacksets-exec-<hash>).
-STACKSETS_ROLE = "stacksets-exec-"
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """One EventBridge rule on the central bus. The pattern is used verbatim by CDK and the demo."""
-
-    id: str
-    description: str
-    pattern: Mapping[str, Any]
-
-
-def cloudtrail_pattern(
-    source: str, event_source: str, event_names: list[str], member_role: str = "snapback-remediator"
-) -> dict[str, Any]:
-    """Successful CloudTrail calls of `event_names`, excluding Snapback's own role (loop guard) and the
-    service-managed StackSets execution role that deploys Snapback's member stack."""
-    return {
-        "source": [source],
-        "detail-type": [CLOUDTRAIL_API],
-        "detail": {
-            "eventSource": [event_source],
-            "eventName": sorted(event_names),
-            "errorCode": [{"exists": False}],
-            "userIdentity": {
-                "arn": [
-                    {
-                        "anything-but": {
-                            "wildcard": [
-                                f"arn:*:sts::*:assumed-role/{member_role}/*",
-                                f"arn:*:sts::*:assumed-role/{STACKSETS_ROLE}*",
-                            ]
-                        }
-                    }
-                ]
-            },
-        },
-    }
-
-
-def config_compliance_pattern(rule_names: list[str], resource_types: list[str]) -> dict[str, Any]:
-    """NON_COMPLIANT results of the named managed rules, whatever prefix or suffix the deployer added."""
-    return {
-        "source": ["aws.config"],
-        "detail-type": [CONFIG_COMPLIANCE],
-        "detail": {
-            "configRuleName": [{"wildcard": f"*{name}*"} for name in sorted(rule_names)],
-            "resourceType": sorted(resource_types),
-            "newEvaluationResult": {"complianceType": ["NON_COMPLIANT"]},
-        },
-    }
-
-
-def guardduty_pattern(type_prefixes: list[str], min_severity: float = 0) -> dict[str, Any]:
-    """GuardDuty findings whose type starts with one of `type_prefixes` (and severity at least)."""
-    detail: dict[str, Any] = {"type": [{"prefix": p} for p in sorted(type_prefixes)]}
-    if min_severity:
-        detail["severity"] = [{"numeric": [">=", min_severity]}]
-    return {"source": ["aws.guardduty"], "detail-type": [GUARDDUTY_FINDING], "detail": detail}
-
-
-def securityhub_control_pattern(controls: list[str]) -> dict[str, Any]:
-    """New, active, FAILED control findings from AWS's own products only (never Snapback's)."""
-    return {
-        "source": ["aws.securityhub"],
-        "detail-type": [SECURITYHUB_IMPORTED],
-        "detail": {
-            "findings": {
-                "ProductArn": [{"wildcard": TRUSTED_PRODUCT_PATTERN}],
-                "Compliance": {"Status": ["FAILED"], "SecurityControlId": sorted(controls)},
-                "Workflow": {"Status": ["NEW"]},
-                "RecordState": ["ACTIVE"],
-            }
-        },
-    }
 
 
 class Remediation(ABC):
@@ -426,39 +339,12 @@ class Remediation(ABC):
         except Exception:  # noqa: BLE001 - a plan from unknown state is best effort
             return [f"{self.name} on {target.resource_arn}"]
 
-    # -- guards ------------------------------------------------------------------------------------
+    # -- guards (snapback.guards) ----------------------------------------------------------------
     def _guard(self, event: Envelope, call: CloudTrailCall | None, runtime: Runtime) -> str | None:
-        if not event.source.startswith("aws."):
-            return f"untrusted source {event.source!r}: only AWS service events are acted on"
-        if call is not None:
-            if call.failed:
-                return f"the call failed ({call.error_code}); nothing changed"
-            role = runtime.config.member_role_name
-            actor = call.actor
-            if (
-                (actor.arn and f":assumed-role/{role}/" in actor.arn)
-                or (actor.session_issuer_arn and actor.session_issuer_arn.endswith(f":role/{role}"))
-                or (actor.source_identity or "").startswith(source_identity(""))
-            ):
-                return "loop guard: the actor is Snapback's own remediator role"
-            if actor.arn and f":assumed-role/{STACKSETS_ROLE}" in actor.arn:
-                return "loop guard: the actor is the StackSets execution role deploying Snapback"
-        if event.detail_type == GUARDDUTY_FINDING:
-            try:
-                if parse_guardduty(event.detail).sample:
-                    return "GuardDuty sample finding: never acted on"
-            except MalformedEvent:
-                pass  # resolve reports it
-        if not runtime.org.contains(event.account):
-            return f"account {event.account} is not in organization {runtime.config.organization_id}"
-        return None
+        return guards.skip_reason(event, call, config=runtime.config, org=runtime.org)
 
     def _accounts_event_may_name(self, event: Envelope, runtime: Runtime) -> set[str]:
-        # Findings aggregated in the security account name resources of member accounts; any other
-        # event may only name resources of the account EventBridge says it came from.
-        if event.account == runtime.config.security_account and event.source in ("aws.securityhub", "aws.guardduty"):
-            return {a for a in runtime.org.accounts()}
-        return {event.account}
+        return guards.accounts_event_may_name(event, config=runtime.config, org=runtime.org)
 
 
 class AlertRemediation(Remediation):

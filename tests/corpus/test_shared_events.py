@@ -1,4 +1,4 @@
-"""Every real public sample event in ../shared/events is handled without a crash, routed as expected.
+"""Every real public sample event in tests/data/public_events is handled without a crash, routed as expected.
 
 `expected.tsv` is the checked-in routing table: file -> remediations its trigger patterns select
 (in process and in moto's EventBridge alike) -> the outcome when handled against a moto org.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from snapback.demo import runtime_for
 from snapback.events import normalise
 from snapback.runtime import Runtime
+from snapback_ops.demo import runtime_for
 from tests.conftest import ROOT, SHARED_EVENTS
 
 TABLE = Path(__file__).with_name("expected.tsv")
@@ -85,7 +85,7 @@ def test_cli_handle_prints_one_json_line_per_file_and_exits_0(with_endpoint, tmp
     if with_endpoint:
         from moto.server import ThreadedMotoServer
 
-        from snapback.demo import _free_port
+        from snapback_ops.demo import _free_port
 
         port = _free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -95,7 +95,7 @@ def test_cli_handle_prints_one_json_line_per_file_and_exits_0(with_endpoint, tmp
         )
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "snapback", "--config", str(ROOT / "snapback.yaml"), "handle", *paths],
+            [sys.executable, "-m", "snapback_ops", "--config", str(ROOT / "snapback.yaml"), "handle", *paths],
             capture_output=True,
             text=True,
             env=env,

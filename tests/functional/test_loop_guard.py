@@ -13,10 +13,10 @@ import pytest
 from moto.events.models import EventPattern
 
 from snapback import registry
-from snapback.demo import cloudtrail_record, runtime_for
 from snapback.events import CLOUDTRAIL_API
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
+from snapback_ops.demo import cloudtrail_record, runtime_for
 
 PATTERNS = [(r.name, t.pattern) for r in registry.all_remediations() for t in r.triggers]
 CALLS = sorted(
@@ -66,8 +66,8 @@ def test_the_run_time_guard_skips_them_if_they_arrive_anyway(org):
 
 def test_findings_snapback_imports_select_no_remediation(org):
     """Snapback's own ASFF findings come back as 'Security Hub Findings - Imported' events."""
-    from snapback.demo import cloudtrail_record as record_of
-    from snapback.scenarios.s3_public_bucket import public_policy
+    from snapback_ops.demo import cloudtrail_record as record_of
+    from snapback_ops.scenarios.s3_public_bucket import public_policy
 
     account = org.members["member-a"]
     org.session(account).client("s3").create_bucket(Bucket="loop")

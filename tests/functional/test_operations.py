@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from snapback.demo import cloudtrail_record, runtime_for
 from snapback.errors import SnapbackError
 from snapback.operations import approve, custom_action, undo
 from snapback.outcomes import Outcome
-from snapback.scenarios.s3_public_bucket import public_policy
+from snapback_ops.demo import cloudtrail_record, runtime_for
+from snapback_ops.scenarios.s3_public_bucket import public_policy
 
 NAME = "s3_block_public_access"
 

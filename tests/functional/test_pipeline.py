@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from snapback.demo import Timeline, cloudtrail_record, deliver, emit, run_demo
 from snapback.outcomes import Outcome
-from snapback.scenarios.s3_public_bucket import public_policy
+from snapback_ops.demo import Timeline, cloudtrail_record, deliver, emit, run_demo
+from snapback_ops.scenarios.s3_public_bucket import public_policy
 
 
 def test_events_are_routed_by_moto_eventbridge_with_the_registry_patterns(org):
@@ -41,7 +41,7 @@ def test_lambda_handler_adapter(org, monkeypatch):
     """The function entry point: environment in, results out, exactly as deployed."""
     import functions.remediate.handler as entry
     import snapback.runtime as runtime_module
-    from snapback.demo import runtime_for
+    from snapback_ops.demo import runtime_for
 
     account = org.members["member-a"]
     org.session(account).client("s3").create_bucket(Bucket="via-lambda")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from snapback.demo import cloudtrail_record, runtime_for
-from snapback.redrive import redrive, unwrap
-from snapback.scenarios.s3_public_bucket import public_policy
+from snapback_ops.demo import cloudtrail_record, runtime_for
+from snapback_ops.redrive import redrive, unwrap
+from snapback_ops.scenarios.s3_public_bucket import public_policy
 from tests.remediations.helpers import inject_error
 
 NAME = "s3_block_public_access"

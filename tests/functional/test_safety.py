@@ -6,10 +6,10 @@ import dataclasses
 from datetime import date, timedelta
 
 from snapback.config import Breaker, Exemption, ModeOverride
-from snapback.demo import cloudtrail_record, runtime_for
 from snapback.outcomes import Outcome, Severity
 from snapback.runtime import Runtime
-from snapback.scenarios.s3_public_bucket import public_policy
+from snapback_ops.demo import cloudtrail_record, runtime_for
+from snapback_ops.scenarios.s3_public_bucket import public_policy
 
 NAME = "s3_block_public_access"
 
@@ -120,7 +120,7 @@ def test_a_disabled_breaker_counts_nothing(org):
 
 
 def test_audit_lists_and_filters_every_decision(org, capsys):
-    from snapback.cli import render_audit
+    from snapback_ops.cli import render_audit
 
     runtime = configured(org)
     fixed = outcome(runtime, make_public(org, "member-a", "audited-1"))

@@ -14,11 +14,11 @@ import pytest
 from snapback import registry
 from snapback.clients import Clients
 from snapback.config import Config, Exemption, ModeOverride, Sweep
-from snapback.demo import ORG_READER_ROLE, REGION, TABLE, TOPIC, oncall_messages, session_in
 from snapback.errors import ConfigError
 from snapback.member_role import SWEEP_ROLE
 from snapback.runtime import OrganizationsDirectory, Runtime
 from snapback.sweep import Sweeper
+from snapback_ops.demo import ORG_READER_ROLE, REGION, TABLE, TOPIC, oncall_messages, session_in
 
 OTHER = "eu-west-1"
 REGIONS = (REGION, OTHER)
@@ -476,7 +476,7 @@ def test_invalid_sweep_settings_name_the_field_and_the_fix(sweep, field):
 
 
 def test_cli_sweep_prints_progress_and_the_summary_and_fails_on_errors(org, monkeypatch, capsys):
-    from snapback import cli
+    from snapback_ops import cli
 
     a = org.members["member-a"]
     runtime = sweep_runtime(org, regions=(REGION,))

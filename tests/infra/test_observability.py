@@ -128,8 +128,8 @@ def test_breaker_trip_and_sweep_error_alarms_read_the_metric_whatever_service_em
 
 def test_the_breaker_trips_metric_the_runtime_emits_is_the_one_the_alarm_reads(tpl, org, capsys, monkeypatch):
     """The EMF a tripping function prints, under its synthesized environment, matches the alarm."""
-    from snapback.demo import runtime_for
     from snapback.runtime import Runtime
+    from snapback_ops.demo import runtime_for
     from tests.functional.test_safety import NAME, make_public
 
     (env,) = [

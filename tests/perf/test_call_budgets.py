@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from snapback import registry
-from snapback.demo import LocalOrg
 from snapback.outcomes import Outcome
+from snapback_ops.demo import LocalOrg
 from tests.perf import calls
 from tests.perf.workloads import WORKLOADS, bench_runtime
 
@@ -26,7 +26,7 @@ NAMES = sorted(r.name for r in registry.all_remediations())
 def shared_org() -> Iterator[LocalOrg]:
     from moto import mock_aws
 
-    from snapback.demo import build_org
+    from snapback_ops.demo import build_org
 
     with mock_aws():
         yield build_org()

@@ -21,9 +21,9 @@ from typing import Any
 
 from snapback import config as config_module
 from snapback.clients import strip_account_host_prefix
-from snapback.demo import LocalOrg, cloudtrail_record, runtime_for
 from snapback.events import CONSOLE_SIGNIN, GUARDDUTY_FINDING
 from snapback.runtime import Runtime
+from snapback_ops.demo import LocalOrg, cloudtrail_record, runtime_for
 from tests.remediations.helpers import FIXTURES, case_event, envelope, fill, service_event
 
 REGION = "us-east-1"

@@ -3,7 +3,7 @@
 `run_burst(n, seed)` builds the local organization in moto (decorator mode), then puts `n` events
 on the member accounts' default buses: every remediation's fixture cases (must fire and must not
 fire), malformed variants and re-sent duplicates. EventBridge (moto) applies the registry's rules
-and delivers to the per-remediation SQS queues, as `snapback.demo.deliver` does; the handler runs
+and delivers to the per-remediation SQS queues, as `snapback_ops.demo.deliver` does; the handler runs
 on every delivery, with Lambda's asynchronous retry (three tries) and its on-failure destination
 emulated. A catch-all rule proves that every event entered the bus.
 
@@ -58,8 +58,8 @@ def _fill(value: Any, names: dict[str, str], i: int) -> Any:
 
 
 def _cloudtrail(case: dict[str, Any], account: str, i: int) -> tuple[str, str, dict[str, Any]]:
-    from snapback.demo import cloudtrail_record
     from snapback.events import CONSOLE_SIGNIN
+    from snapback_ops.demo import cloudtrail_record
 
     names = {"account": account}
     source = case.get("event_source", "s3.amazonaws.com")
@@ -165,8 +165,8 @@ def run_burst(n: int = 1000, seed: int = 0) -> BurstReport:
 
 def _burst(n: int, seed: int) -> BurstReport:
     from snapback import registry
-    from snapback.demo import build_org, runtime_for
     from snapback.errors import RetryableError
+    from snapback_ops.demo import build_org, runtime_for
 
     rng = random.Random(seed)
     org = build_org()

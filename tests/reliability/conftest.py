@@ -12,7 +12,7 @@ import pytest
 def org() -> Iterator[object]:
     from moto import mock_aws
 
-    from snapback.demo import build_org
+    from snapback_ops.demo import build_org
 
     with mock_aws():
         yield build_org()

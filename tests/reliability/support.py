@@ -30,9 +30,9 @@ from botocore.awsrequest import AWSResponse
 from snapback import member_role, registry
 from snapback.audit import Ledger
 from snapback.clients import Clients
-from snapback.demo import REGION, LocalOrg
 from snapback.errors import RetryableError
 from snapback.runtime import Runtime
+from snapback_ops.demo import REGION, LocalOrg
 from tests.remediations.helpers import load_cases
 
 MUST_FIRE_OUTCOMES = ("REMEDIATED", "NOTIFIED")

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from snapback.demo import runtime_for
 from snapback.events import GUARDDUTY_FINDING, SECURITYHUB_IMPORTED
 from snapback.outcomes import REPORTED
+from snapback_ops.demo import runtime_for
 from tests.reliability.support import NAMES, Interleaver, case_views, cases_for, report, run_case, views
 from tests.remediations.helpers import service_event
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from snapback.demo import runtime_for
+from snapback_ops.demo import runtime_for
 from tests.reliability.support import (
     NAMES,
     PROFILE,

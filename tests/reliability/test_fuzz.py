@@ -1,7 +1,7 @@
 """Fuzzing (hypothesis): mutated real events never crash Snapback and never make it act on a
 resource the event does not name.
 
-Seeds: every event of ../shared/events and every fixture case of tests/fixtures (as EventBridge
+Seeds: every event of tests/data/public_events and every fixture case of tests/fixtures (as EventBridge
 delivers it). Mutations: fields removed, nulls, wrong types, huge strings, odd account ids,
 unicode, nested JSON strings, and the whole event as a JSON string.
 
@@ -27,12 +27,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snapback.backtest import AnyOrgAccount
 from snapback.clients import Clients
 from snapback.config import Config
-from snapback.demo import runtime_for
 from snapback.events import normalise
 from snapback.runtime import Runtime
+from snapback_ops.backtest import AnyOrgAccount
+from snapback_ops.demo import runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.reliability.burst import event_pool, make_event
 from tests.reliability.support import Faults, install

@@ -8,8 +8,8 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from snapback.demo import cloudtrail_record
 from snapback.events import CLOUDTRAIL_API, Envelope
+from snapback_ops.demo import cloudtrail_record
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

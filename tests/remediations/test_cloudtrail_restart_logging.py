@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from snapback import registry
-from snapback.demo import oncall_messages, runtime_for
 from snapback.events import SECURITYHUB_IMPORTED, normalise
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
 from snapback.remediations.cloudtrail_restart_logging import management_gaps
+from snapback_ops.demo import oncall_messages, runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import case_event, inject_error, load_cases, service_event
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from snapback import registry
-from snapback.demo import runtime_for
 from snapback.events import SECURITYHUB_IMPORTED, normalise
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
 from snapback.remediations.config_recorder_restore import coverage, narrowing, service_linked
+from snapback_ops.demo import runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import case_event, envelope, fill, inject_error, load_cases, service_event
 

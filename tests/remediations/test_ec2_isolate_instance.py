@@ -19,10 +19,10 @@ import pytest
 
 from snapback import registry
 from snapback.config import Exemption
-from snapback.demo import runtime_for
 from snapback.events import GUARDDUTY_FINDING, normalise
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
+from snapback_ops.demo import runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import FIXTURES, fill, inject_error, load_cases, service_event
 

@@ -15,10 +15,10 @@ import pytest
 
 from snapback import registry
 from snapback.config import Exemption
-from snapback.demo import cloudtrail_record, runtime_for
 from snapback.events import SECURITYHUB_IMPORTED, normalise
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
+from snapback_ops.demo import cloudtrail_record, runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import envelope, fill, inject_error, load_cases, service_event
 

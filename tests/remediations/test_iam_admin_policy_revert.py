@@ -11,11 +11,11 @@ import pytest
 
 from snapback import registry
 from snapback.config import Exemption
-from snapback.demo import runtime_for
 from snapback.events import SECURITYHUB_IMPORTED, normalise
 from snapback.operations import undo
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
+from snapback_ops.demo import runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import case_event, envelope, fill, inject_error, load_cases, service_event
 
@@ -39,7 +39,7 @@ KIND = {"User": "user", "Role": "role", "Group": "group"}
 def org_with_aws_policies(monkeypatch, aws):  # noqa: ANN201 - LocalOrg
     """An org whose IAM knows AWS managed policies (AdministratorAccess); moto loads them on request."""
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    from snapback.demo import build_org
+    from snapback_ops.demo import build_org
 
     return build_org()
 

@@ -13,12 +13,12 @@ import pytest
 
 from snapback import registry
 from snapback.config import Exemption
-from snapback.demo import runtime_for
 from snapback.events import GUARDDUTY_FINDING, normalise
 from snapback.operations import undo
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
 from snapback.remediations.iam_contain_credentials import REVOKE_POLICY, revoke_document, revoked_before
+from snapback_ops.demo import runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import FIXTURES, fill, inject_error, service_event
 

@@ -10,11 +10,11 @@ import pytest
 
 from snapback import registry
 from snapback.config import Exemption
-from snapback.demo import cloudtrail_record, oncall_messages, runtime_for
 from snapback.errors import SnapbackError
 from snapback.events import CONSOLE_SIGNIN, Envelope, normalise
 from snapback.outcomes import Outcome, Severity
 from snapback.patterns import matches
+from snapback_ops.demo import cloudtrail_record, oncall_messages, runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import fill, load_cases
 

@@ -10,9 +10,9 @@ import pytest
 
 from snapback import registry
 from snapback.config import Exemption
-from snapback.demo import cloudtrail_record, runtime_for
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
+from snapback_ops.demo import cloudtrail_record, runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import FIXTURES, envelope, fill, inject_error, load_cases, service_event, set_path
 
@@ -224,7 +224,7 @@ def test_declared_permissions_are_exactly_the_calls_made(org):
 
 
 def test_notification_and_finding_name_the_account(org):
-    from snapback.demo import oncall_messages
+    from snapback_ops.demo import oncall_messages
 
     s3control, account = member(org)
     runtime = runtime_for(org, NAME)
@@ -263,7 +263,7 @@ def test_s3control_reaches_a_local_endpoint_without_the_account_host_prefix(monk
     from moto.server import ThreadedMotoServer
 
     from snapback.clients import Clients
-    from snapback.demo import _free_port
+    from snapback_ops.demo import _free_port
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -10,9 +10,9 @@ import pytest
 
 from snapback import registry
 from snapback.config import Exemption
-from snapback.demo import runtime_for
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
+from snapback_ops.demo import runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import FIXTURES, case_event, fill, inject_error, load_cases, service_event, set_path
 
@@ -201,7 +201,7 @@ def test_notification_says_what_happened_what_was_done_and_how_to_undo(org):
     s3, account, bucket = make_bucket(org)
     runtime = runtime_for(org, NAME)
     (result,) = runtime.process(case_event(CASES[0], account, bucket=bucket).as_dict(), remediations=[NAME])
-    from snapback.demo import oncall_messages
+    from snapback_ops.demo import oncall_messages
 
     (message,) = [m for m in oncall_messages(org) if m["audit_id"] == result.audit_id]
     assert message["outcome"] == "REMEDIATED" and message["where"]["account"] == account

@@ -1,4 +1,4 @@
-"""Backtest on a CloudTrail log folder built from ../shared/events: counts, no AWS calls, streaming."""
+"""Backtest on a CloudTrail log folder built from tests/data/public_events: counts, no AWS calls, streaming."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import gzip
 import json
 import tracemalloc
 
-from snapback.backtest import backtest, iter_records
 from snapback.config import load_config
-from snapback.demo import cloudtrail_record
+from snapback_ops.backtest import backtest, iter_records
+from snapback_ops.demo import cloudtrail_record
 from tests.conftest import ROOT, SHARED_EVENTS
 
 

@@ -45,8 +45,8 @@ def test_no_policy_document_or_secret_reaches_the_channel():
 
 
 def test_the_notifier_publishes_the_chat_copy_to_its_own_topic(org):
-    from snapback.demo import cloudtrail_record, runtime_for
-    from snapback.scenarios.s3_public_bucket import public_policy
+    from snapback_ops.demo import cloudtrail_record, runtime_for
+    from snapback_ops.scenarios.s3_public_bucket import public_policy
 
     account = org.members["member-a"]
     sec = org.session(org.security)

@@ -44,7 +44,8 @@ from snapback.events import CloudTrailCall, Envelope
 from snapback.findings import AsffFinding
 from snapback.outcomes import Outcome, Result, Severity, Target
 from snapback.registry import register
-from snapback.remediation import Remediation, Trigger, cloudtrail_pattern
+from snapback.remediation import Remediation
+from snapback.triggers import Trigger, cloudtrail_pattern
 
 if TYPE_CHECKING:
     from snapback.runtime import Runtime

@@ -63,7 +63,8 @@ from snapback.events import GUARDDUTY_FINDING, CloudTrailCall, Envelope
 from snapback.findings import parse_guardduty
 from snapback.outcomes import Outcome, Result, Severity, Target
 from snapback.registry import register
-from snapback.remediation import Remediation, Trigger, guardduty_pattern
+from snapback.remediation import Remediation
+from snapback.triggers import Trigger, guardduty_pattern
 
 if TYPE_CHECKING:
     from snapback.runtime import Runtime

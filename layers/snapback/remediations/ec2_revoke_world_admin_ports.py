@@ -38,7 +38,8 @@ from snapback.events import CloudTrailCall, Envelope
 from snapback.findings import AsffFinding
 from snapback.outcomes import Severity, Target
 from snapback.registry import register
-from snapback.remediation import Remediation, Trigger, cloudtrail_pattern
+from snapback.remediation import Remediation
+from snapback.triggers import Trigger, cloudtrail_pattern
 
 WORLD = frozenset({"0.0.0.0/0", "::/0"})
 ALL_TRAFFIC = "-1"

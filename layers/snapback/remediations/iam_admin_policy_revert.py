@@ -48,7 +48,8 @@ from snapback.findings import AsffFinding
 from snapback.iam_admin import DEFAULT_SENSITIVE_ACTIONS, admin_grants
 from snapback.outcomes import Severity, Target
 from snapback.registry import register
-from snapback.remediation import Remediation, Trigger, cloudtrail_pattern
+from snapback.remediation import Remediation
+from snapback.triggers import Trigger, cloudtrail_pattern
 
 # IAM principal kind -> (requestParameters key, ASFF resource type, ARN resource prefix)
 PRINCIPALS = {

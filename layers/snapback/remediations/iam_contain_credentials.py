@@ -45,7 +45,8 @@ from snapback.events import GUARDDUTY_FINDING, CloudTrailCall, Envelope
 from snapback.findings import parse_guardduty
 from snapback.outcomes import Severity, Target
 from snapback.registry import register
-from snapback.remediation import Remediation, Trigger
+from snapback.remediation import Remediation
+from snapback.triggers import Trigger
 
 REVOKE_POLICY = "AWSRevokeOlderSessions"  # the name the IAM console's "Revoke active sessions" uses
 EXFILTRATION = (

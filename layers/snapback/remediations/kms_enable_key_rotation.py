@@ -31,7 +31,8 @@ from snapback.events import CloudTrailCall, Envelope
 from snapback.findings import AsffFinding
 from snapback.outcomes import Severity, Target
 from snapback.registry import register
-from snapback.remediation import Remediation, Trigger, cloudtrail_pattern
+from snapback.remediation import Remediation
+from snapback.triggers import Trigger, cloudtrail_pattern
 
 SETTLED = ("PendingDeletion", "PendingReplicaDeletion")  # rotation is moot for a key on its way out
 

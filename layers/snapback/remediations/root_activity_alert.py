@@ -30,7 +30,8 @@ from snapback.errors import NotApplicable
 from snapback.events import CONSOLE_SIGNIN, CloudTrailCall, Envelope
 from snapback.outcomes import Severity, Target
 from snapback.registry import register
-from snapback.remediation import AlertRemediation, Trigger, cloudtrail_pattern
+from snapback.remediation import AlertRemediation
+from snapback.triggers import Trigger, cloudtrail_pattern
 
 SIGN_IN = "ConsoleLogin"
 ROOT_API_CALLS = ("CreateAccessKey", "DeactivateMFADevice", "DeleteVirtualMFADevice")

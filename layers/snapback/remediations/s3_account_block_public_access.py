@@ -32,8 +32,8 @@ from snapback.events import CONFIG_COMPLIANCE, GUARDDUTY_FINDING, CloudTrailCall
 from snapback.findings import AsffFinding, parse_guardduty, stale_finding, updated_at
 from snapback.outcomes import Severity, Target
 from snapback.registry import register
-from snapback.remediation import Trigger, cloudtrail_pattern, config_compliance_pattern, guardduty_pattern
 from snapback.s3_blocks import PublicAccessBlockRemediation, flags_turned_off
+from snapback.triggers import Trigger, cloudtrail_pattern, config_compliance_pattern, guardduty_pattern
 
 CONFIG_RULES = ("s3-account-level-public-access-blocks",)  # also matches the -periodic variant
 CONFIG_RESOURCE_TYPES = ("AWS::::Account", "AWS::S3::AccountPublicAccessBlock")

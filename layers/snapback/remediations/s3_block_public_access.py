@@ -44,8 +44,8 @@ from snapback.findings import AsffFinding, parse_guardduty, stale_finding, updat
 from snapback.outcomes import Severity, Target
 from snapback.policies import load_document, public_statements
 from snapback.registry import register
-from snapback.remediation import Trigger, cloudtrail_pattern, config_compliance_pattern, guardduty_pattern
 from snapback.s3_blocks import PublicAccessBlockRemediation, complete, flags_turned_off, read_block
+from snapback.triggers import Trigger, cloudtrail_pattern, config_compliance_pattern, guardduty_pattern
 
 PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
 PUBLIC_CANNED = frozenset({"public-read", "public-read-write", "authenticated-read"})

@@ -1,5 +1,0 @@
-import sys
-
-from snapback.cli import main
-
-sys.exit(main())

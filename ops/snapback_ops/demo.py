@@ -1,0 +1,509 @@
+"""The embedded default: Snapback end to end with no AWS account.
+
+It starts a moto server, builds a small organization (management, security, two members), puts
+Snapback's security-account resources and the member remediator roles in place (the same
+documents the CDK app deploys), seeds misconfigured resources, replays an attack timeline of
+real-format CloudTrail events through EventBridge with the registry's own patterns (rule -> SQS),
+runs the handler on what the rules deliver, and prints a timeline and a JSON report.
+
+Two moto gaps shape the routing here, and nothing else: moto rewrites the `account` field of
+events forwarded bus-to-bus across accounts, so the registry's rules are evaluated on each
+member's default bus (AWS evaluates them on the central bus after forwarding, `account`
+preserved); and moto's SQS delivery omits `account` from the envelope, so the demo's targets
+carry an input transformer that reproduces the full envelope (`ENVELOPE_TRANSFORMER`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from snapback import member_role, registry
+from snapback.clients import Clients
+from snapback.config import Config
+from snapback.outcomes import Result
+from snapback.runtime import OrganizationsDirectory, Runtime
+
+REGION = "us-east-1"
+TABLE = "snapback"
+TOPIC = "snapback-alerts"
+ORG_READER_ROLE = "snapback-org-reader"
+PROCESS_DEADLINE_S = 20.0
+_FIELDS = ("id", "account", "time", "region", "source", "detail-type", "resources", "detail")
+ENVELOPE_TRANSFORMER = {
+    "InputPathsMap": {f.replace("-", "_"): f"$.{f}" for f in _FIELDS},
+    "InputTemplate": '{"version": "0", "id": "<id>", "account": "<account>", "time": "<time>", "region": "<region>", '
+    '"source": "<source>", "detail-type": "<detail_type>", "resources": <resources>, "detail": <detail>}',
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def local_aws() -> Iterator[str]:
+    """A moto server on a free loopback port, with the environment pointing at it; always stopped."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_DEFAULT_REGION",
+            "AWS_PROFILE",
+        )
+    }
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }
+    )
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_LOADER: Any = None
+
+
+def local_session(**kwargs: Any) -> boto3.Session:
+    """A boto3 session sharing one botocore loader: service models are parsed once per process, not
+    once per session (the demo and the tests open a session per account and per remediation)."""
+    global _LOADER
+    import botocore.loaders
+    import botocore.session
+
+    if _LOADER is None:
+        _LOADER = botocore.loaders.create_loader()
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core, **kwargs)
+
+
+def session_in(account: str, role: str = "OrganizationAccountAccessRole", source_identity: str | None = None) -> boto3.Session:
+    """Credentials in another account of the local org (moto scopes state by account)."""
+    kwargs: dict[str, Any] = {"RoleArn": f"arn:aws:iam::{account}:role/{role}", "RoleSessionName": "snapback-demo"}
+    if source_identity:
+        kwargs["SourceIdentity"] = source_identity
+    creds = boto3.client("sts", region_name=REGION).assume_role(**kwargs)["Credentials"]
+    return local_session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=REGION,
+    )
+
+
+@dataclass
+class LocalOrg:
+    """The simulated organization and its Snapback installation."""
+
+    org_id: str
+    management: str
+    security: str
+    members: dict[str, str]  # name -> account id
+    ou: str
+    config: Config = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config = Config(
+            organization_id=self.org_id,
+            management_account=self.management,
+            security_account=self.security,
+            home_region=REGION,
+            regions=(REGION,),
+            target_ous=(self.ou,),
+        )
+
+    def session(self, account: str) -> boto3.Session:
+        return session_in(account)
+
+
+def build_org(member_names: tuple[str, ...] = ("member-a", "member-b")) -> LocalOrg:
+    org_client = boto3.client("organizations", region_name=REGION)
+    organization = org_client.create_organization(FeatureSet="ALL")["Organization"]
+    root = org_client.list_roots()["Roots"][0]["Id"]
+    ou = org_client.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"]["Id"]
+
+    def new_account(name: str) -> str:
+        status = org_client.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]
+        return str(status["AccountId"])
+
+    security = new_account("security")
+    members = {name: new_account(name) for name in member_names}
+    for account in members.values():
+        org_client.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
+    org = LocalOrg(organization["Id"], organization["MasterAccountId"], security, members, ou)
+    _install(org)
+    return org
+
+
+def _install(org: LocalOrg) -> None:
+    """What `cdk deploy` puts in place, from the same registry-derived documents."""
+    mgmt_iam = boto3.client("iam", region_name=REGION)
+    mgmt_iam.create_role(
+        RoleName=ORG_READER_ROLE,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{org.security}:root"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    sec = org.session(org.security)
+    sec.client("dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    topic = sec.client("sns").create_topic(Name=TOPIC)["TopicArn"]
+    inbox = sec.client("sqs").create_queue(QueueName="oncall-inbox")["QueueUrl"]
+    inbox_arn = sec.client("sqs").get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sec.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+    sec.client("securityhub").enable_security_hub()
+    sec_iam = sec.client("iam")
+    for role_name in [member_role.remediator_role_name(r.name) for r in registry.all_remediations()] + [member_role.SWEEP_ROLE]:
+        sec_iam.create_role(
+            RoleName=role_name,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+        )
+    trust = member_role.trust_policy(member_role.remediator_role_arns(org.security))
+    for account in org.members.values():
+        member = org.session(account)
+        iam = member.client("iam")
+        iam.create_role(RoleName=org.config.member_role_name, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(
+            RoleName=org.config.member_role_name,
+            PolicyName="snapback-remediations",
+            PolicyDocument=json.dumps(member_role.permissions_policy()),
+        )
+        events, sqs = member.client("events"), member.client("sqs")
+        for r in registry.all_remediations():
+            queue = sqs.create_queue(QueueName=f"snapback-{r.name}")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            for trigger in r.triggers:
+                rule = f"snapback-{r.name}-{trigger.id}"
+                events.put_rule(Name=rule, EventPattern=json.dumps(trigger.pattern), State="ENABLED")
+                events.put_targets(
+                    Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn, "InputTransformer": ENVELOPE_TRANSFORMER}]
+                )
+
+
+def runtime_for(org: LocalOrg, remediation: str, observers: list[Callable[[Result], None]] | None = None) -> Runtime:
+    """The runtime as the remediation's function role in the security account runs it."""
+    session = session_in(org.security, member_role.remediator_role_name(remediation))
+    clients = Clients(region=REGION, member_role_name=org.config.member_role_name, session=session)
+    topic = f"arn:aws:sns:{REGION}:{org.security}:{TOPIC}"
+    reader = f"arn:aws:iam::{org.management}:role/{ORG_READER_ROLE}"
+    return Runtime(
+        config=org.config,
+        clients=clients,
+        table=TABLE,
+        topic_arn=topic,
+        org=OrganizationsDirectory(clients, reader),
+        observers=observers or [],
+    )
+
+
+# -- real-format CloudTrail events -------------------------------------------------------------
+
+
+def cloudtrail_record(
+    account: str,
+    event_source: str,
+    event_name: str,
+    request: dict[str, Any],
+    actor: str = "developer",
+    response: Any = None,
+    error_code: str | None = None,
+) -> dict[str, Any]:
+    """A CloudTrail management event as CloudTrail writes it (eventVersion 1.09)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    record: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": f"AROAEXAMPLE{account[-4:]}:{actor}",
+            "arn": f"arn:aws:sts::{account}:assumed-role/{actor}/{actor}-session",
+            "accountId": account,
+            "accessKeyId": "ASIAEXAMPLEDEMOKEY01",
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": f"AROAEXAMPLE{account[-4:]}",
+                    "arn": f"arn:aws:iam::{account}:role/{actor}",
+                    "accountId": account,
+                    "userName": actor,
+                },
+                "attributes": {"creationDate": now, "mfaAuthenticated": "false"},
+            },
+        },
+        "eventTime": now,
+        "eventSource": event_source,
+        "eventName": event_name,
+        "awsRegion": REGION,
+        "sourceIPAddress": "198.51.100.23",
+        "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64",
+        "requestParameters": request,
+        "responseElements": response,
+        "requestID": uuid.uuid4().hex.upper()[:16],
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    }
+    if error_code:
+        record["errorCode"] = error_code
+        record["errorMessage"] = "Access Denied"
+    return record
+
+
+def emit(session: boto3.Session, record: dict[str, Any]) -> None:
+    """Put a CloudTrail record on the member's default bus, as CloudTrail delivery does."""
+    service = record["eventSource"].split(".")[0]
+    detail_type = "AWS Console Sign In via CloudTrail" if service == "signin" else "AWS API Call via CloudTrail"
+    emit_event(session, f"aws.{service}", detail_type, record)
+
+
+def emit_event(session: boto3.Session, source: str, detail_type: str, detail: dict[str, Any]) -> None:
+    """Put any AWS service event (GuardDuty finding, Config compliance change...) on the default bus."""
+    response = session.client("events").put_events(
+        Entries=[{"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}]
+    )
+    if response.get("FailedEntryCount"):
+        raise RuntimeError(f"PutEvents failed: {response['Entries']}")
+
+
+# -- the scenario ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Timeline:
+    started: float = field(default_factory=time.monotonic)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    out: Any = sys.stdout
+
+    def add(self, kind: str, text: str, **data: Any) -> None:
+        elapsed = time.monotonic() - self.started
+        self.entries.append({"t": round(elapsed, 3), "kind": kind, "text": text, **data})
+        print(f"  +{elapsed:6.2f}s  {kind:<9} {text}", file=self.out, flush=True)
+
+
+def deliver(org: LocalOrg, account: str, timeline: Timeline, expect: int) -> list[Result]:
+    """Drain the rule queues of a member account and run the handler on each delivery."""
+    member = org.session(account)
+    sqs = member.client("sqs")
+    results: list[Result] = []
+    deadline = time.monotonic() + PROCESS_DEADLINE_S
+    seen = 0
+    while time.monotonic() < deadline:
+        for r in registry.all_remediations():
+            url = sqs.get_queue_url(QueueName=f"snapback-{r.name}")["QueueUrl"]
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+                seen += 1
+                event = json.loads(message["Body"])
+                timeline.add(
+                    "rule",
+                    f"snapback-{r.name} matched {event['detail'].get('eventName', event['detail-type'])} "
+                    f"-> queue snapback-{r.name} -> function {member_role.remediator_role_name(r.name)}",
+                )
+                runtime = runtime_for(org, r.name)
+                for result in runtime.process(event, remediations=[r.name]):
+                    _show(timeline, result)
+                    results.append(result)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if seen >= expect:
+            break
+        time.sleep(0.05)
+    return results
+
+
+def _show(timeline: Timeline, result: Result) -> None:
+    planned = result.outcome.value in ("NOTIFIED", "DRY_RUN")
+    for action in result.actions:
+        timeline.add("would" if planned else "action", action)
+    timeline.add("outcome", f"{result.outcome.value}: {result.reason} (audit {result.audit_id})")
+    if result.notification_id:
+        timeline.add("notify", f"SNS {TOPIC} message {result.notification_id}")
+    if result.finding_id:
+        timeline.add("finding", f"Security Hub {result.finding_id}")
+
+
+def oncall_messages(org: LocalOrg) -> list[dict[str, Any]]:
+    sqs = org.session(org.security).client("sqs")
+    url = sqs.get_queue_url(QueueName="oncall-inbox")["QueueUrl"]
+    out = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return out
+        for m in batch:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+class SlackSink:
+    """A local HTTP endpoint standing in for the Slack incoming webhook; keeps every payload."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        posts: list[dict[str, Any]] = []
+        self.posts = posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                posts.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *_: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/demo"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> SlackSink:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def post_to_slack(org: LocalOrg, sink: SlackSink, timeline: Timeline) -> list[dict[str, Any]]:
+    """What the notifier function does: drain the topic's queue, render, pace, post; show each post."""
+    from snapback.slack import SlackPoster, plan_posts, readable
+
+    messages = oncall_messages(org)
+    # The real notifier keeps Slack under one post per second; the demo paces faster to stay short.
+    poster = SlackPoster(sink.url, min_interval_s=0.05)
+    before = len(sink.posts)
+    for payload in plan_posts(messages):
+        poster.post(payload)
+    for payload in sink.posts[before:]:
+        lines = readable(payload)
+        timeline.add("slack", lines[0] if lines else payload.get("text", ""))
+        for line in lines[1:]:
+            print(f"{'':22}| {line}", file=timeline.out)
+    return messages
+
+
+def discover_scenarios() -> list[Any]:
+    """Every module of snapback_ops.scenarios, in ORDER: one attack scenario each, with a `run`."""
+    import importlib
+    import pkgutil
+
+    from snapback_ops import scenarios
+
+    modules = [importlib.import_module(f"{scenarios.__name__}.{m.name}") for m in pkgutil.iter_modules(scenarios.__path__)]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+def has_no_block(s3: Any, bucket: str) -> bool:
+    try:
+        s3.get_public_access_block(Bucket=bucket)
+    except s3.exceptions.ClientError as err:
+        return "NoSuchPublicAccessBlockConfiguration" in str(err)
+    return False
+
+
+def run_demo(report_path: str = "demo-report.json", out: Any = sys.stdout) -> int:
+    print("Snapback demo: a simulated AWS Organization in moto (no AWS account needed)\n", file=out)
+    with local_aws() as endpoint:
+        timeline = Timeline(out=out)
+        org = build_org()
+        timeline.add(
+            "setup",
+            f"moto at {endpoint}; organization {org.org_id}: management {org.management}, "
+            f"security {org.security}, members {', '.join(f'{k} {v}' for k, v in org.members.items())}",
+        )
+        timeline.add(
+            "setup",
+            f"{len(registry.all_remediations())} remediation(s) registered; rules from their patterns on each member bus; "
+            f"role {org.config.member_role_name} with {len(registry.member_permissions())} declared actions",
+        )
+        scenarios, messages = [], []
+        with SlackSink() as sink:
+            timeline.add("setup", f"Slack incoming webhook stand-in listening at {sink.url}")
+            for scenario in discover_scenarios():
+                scenarios.append(scenario.run(org, timeline))
+                messages += post_to_slack(org, sink, timeline)
+            posts = sink.posts
+        print("\nSecurity Hub findings in the security account:", file=out)
+        findings = org.session(org.security).client("securityhub").get_findings(MaxResults=100)["Findings"]
+        for finding in findings:
+            print(
+                f"  [{finding['Severity']['Label']:<8}] {finding['Workflow']['Status']:<9} {finding['Title']}",
+                file=out,
+            )
+    passed = all(s["passed"] for s in scenarios) and len(messages) >= 1 and len(findings) >= 1 and len(posts) >= 1
+    report = {
+        "passed": passed,
+        "organization": {"id": org.org_id, "management": org.management, "security": org.security, "members": org.members},
+        "scenarios": scenarios,
+        "notifications": messages,
+        "slack_posts": posts,
+        "findings": [{"Id": f["Id"], "Title": f["Title"], "Workflow": f["Workflow"]} for f in findings],
+        "timeline": timeline.entries,
+    }
+    with open(report_path, "w") as fh:
+        json.dump(report, fh, indent=2, default=str)
+    print(
+        f"\n{'PASS' if passed else 'FAIL'}: {sum(s['passed'] for s in scenarios)}/{len(scenarios)} scenarios; "
+        f"report written to {report_path}",
+        file=out,
+    )
+    return 0 if passed else 1
