@@ -13,6 +13,7 @@ from snapback.clients import source_identity
 from snapback.errors import MalformedEvent
 from snapback.events import GUARDDUTY_FINDING, CloudTrailCall, Envelope
 from snapback.findings import parse_guardduty
+from snapback.outcomes import Target
 from snapback.triggers import STACKSETS_ROLE
 
 if TYPE_CHECKING:
@@ -60,3 +61,10 @@ def accounts_event_may_name(event: Envelope, *, config: Config, org: Membership)
     if event.account == config.security_account and event.source in ("aws.securityhub", "aws.guardduty"):
         return set(org.accounts())
     return {event.account}
+
+
+def target_skip_reason(event: Envelope, target: Target, *, config: Config, org: Membership) -> str | None:
+    """Why the resource `resolve` found must not be acted on for this event (account binding), or None."""
+    if target.account not in accounts_event_may_name(event, config=config, org=org):
+        return f"event from {event.account} names a resource in {target.account}"
+    return None

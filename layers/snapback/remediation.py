@@ -158,8 +158,9 @@ class Remediation(ABC):
             )
         except MalformedEvent as err:
             return Result(Outcome.REJECTED, str(err))
-        if target.account not in self._accounts_event_may_name(event, runtime):
-            return Result(Outcome.SKIPPED, f"event from {event.account} names a resource in {target.account}", target=target)
+        mismatch = guards.target_skip_reason(event, target, config=runtime.config, org=runtime.org)
+        if mismatch:
+            return Result(Outcome.SKIPPED, mismatch, target=target)
 
         key = f"{self.name}#{target.idempotency_key}"
         holder = None if runtime.offline else runtime.ledger.claim(key)
@@ -342,9 +343,6 @@ class Remediation(ABC):
     # -- guards (snapback.guards) ----------------------------------------------------------------
     def _guard(self, event: Envelope, call: CloudTrailCall | None, runtime: Runtime) -> str | None:
         return guards.skip_reason(event, call, config=runtime.config, org=runtime.org)
-
-    def _accounts_event_may_name(self, event: Envelope, runtime: Runtime) -> set[str]:
-        return guards.accounts_event_may_name(event, config=runtime.config, org=runtime.org)
 
 
 class AlertRemediation(Remediation):
