@@ -27,6 +27,7 @@ from snapback.clients import MemberSession, classify, error_code
 from snapback.errors import MalformedEvent, NotApplicable, PermanentError
 from snapback.events import SECURITYHUB_CUSTOM_ACTION, SECURITYHUB_IMPORTED, CloudTrailCall, Envelope, parse_cloudtrail
 from snapback.findings import AsffFinding, first_finding
+from snapback.memory import KnownGood
 from snapback.outcomes import Outcome, Result, Severity, Target
 from snapback.triggers import CLOUDTRAIL_DETAIL_TYPES, Trigger, securityhub_control_pattern
 
@@ -57,6 +58,10 @@ class Remediation(ABC):
     # `self.options` holds the effective values while an event is handled.
     defaults: ClassVar[Mapping[str, Any]] = {}
     options: Mapping[str, Any] = {}
+    # Lent by the runtime in `configure` (plugins never import the runtime): organization membership
+    # (`in_org`) and the last-known-good store (None in backtest, which calls no AWS).
+    org: guards.Membership | None = None
+    known_good: KnownGood | None = None
     # The ledger claim of the event being handled (set by the entry points before `_act`).
     claim_key: str | None = None
     # The reconciliation sweep (CloudTrail events are best effort): `sweep_scope` "region" walks
@@ -131,8 +136,16 @@ class Remediation(ABC):
             raise
 
     def configure(self, runtime: Runtime) -> None:
-        """Bind the effective options of this remediation (defaults overlaid by snapback.yaml)."""
+        """Bind the effective options of this remediation (defaults overlaid by snapback.yaml) and what
+        the runtime lends a plugin: the organization's membership and the last-known-good store."""
         self.options = runtime.config.options_for(self.name, self.defaults)
+        self.org = runtime.org
+        self.known_good = None if runtime.offline else KnownGood(runtime.clients, runtime.table, self.name)
+
+    def in_org(self, account: str) -> bool:
+        """Whether `account` belongs to the organization (exact: AWS Organizations, refreshed for an
+        unknown id). A remediation deciding "shared outside the org" asks this, never a name."""
+        return self.org is not None and self.org.contains(account)
 
     def _decide(self, event: Envelope, runtime: Runtime) -> Result:
         self.configure(runtime)
