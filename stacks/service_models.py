@@ -1,0 +1,72 @@
+"""Trimmed botocore service models for the Lambda layer: the cold start's largest single cost.
+
+Creating a botocore client parses that service's whole `service-2.json` (EC2's is 2.6 MB of JSON,
+most of it documentation strings no client ever reads). At synth, the models of the services the
+registry and the runtime use are written again without `documentation` and `documentationUrl`
+fields, as plain JSON, into the layer under `snapback-models/`; the functions set `AWS_DATA_PATH`
+to it, which botocore's loader searches before its own data. Everything else (endpoint rule sets,
+paginators, waiters, other services) still comes from the runtime's botocore, so a service missing
+here only costs time, never correctness. The models are those of the botocore installed at synth,
+which requirements.txt pins to the Lambda runtime's version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+# Services the runtime itself calls, whatever the remediations: STS (assume role), DynamoDB (ledger,
+# audit, breaker), SNS and SQS (notify, dead letters), Security Hub (findings), Organizations
+# (membership), Lambda (the sweep's fan-out), Secrets Manager (the Slack notifier's webhook).
+RUNTIME_SERVICES = frozenset({"sts", "dynamodb", "sns", "sqs", "securityhub", "organizations", "lambda", "secretsmanager"})
+# IAM action prefixes whose botocore client names differ, or that need more than one client.
+PREFIX_SERVICES = {"s3": ("s3", "s3control"), "states": ("stepfunctions",)}
+DOC_KEYS = frozenset({"documentation", "documentationUrl"})
+FOLDER = "snapback-models"
+
+
+def services_for(actions: Iterable[str], available: Iterable[str]) -> set[str]:
+    """The botocore services behind IAM actions (`prefix:Action`), plus the runtime's own."""
+    known = set(available)
+    wanted = set(RUNTIME_SERVICES)
+    for action in actions:
+        prefix = action.split(":", 1)[0].lower()
+        wanted.update(PREFIX_SERVICES.get(prefix, (prefix,)))
+    return wanted & known
+
+
+def trim(node: Any) -> Any:
+    """The model without documentation: every other key (shapes, members, traits) is kept as it is."""
+    if isinstance(node, dict):
+        return {k: trim(v) for k, v in node.items() if k not in DOC_KEYS}
+    if isinstance(node, list):
+        return [trim(v) for v in node]
+    return node
+
+
+def write_models(out_dir: Path, services: Iterable[str]) -> list[Path]:
+    """Write `<out_dir>/<service>/<api version>/service-2.json` (trimmed) for each service."""
+    from botocore.loaders import Loader
+
+    loader = Loader()
+    written = []
+    for service in sorted(set(services)):
+        version = loader.determine_latest_version(service, "service-2")
+        model = loader.load_service_model(service, "service-2", version)
+        target = out_dir / service / version / "service-2.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(trim(model), separators=(",", ":")))
+        written.append(target)
+    return written
+
+
+def registry_services() -> set[str]:
+    """The services the registered remediations' declared permissions and the runtime use."""
+    from botocore.loaders import Loader
+
+    from snapback import registry
+
+    actions = [a for r in registry.all_remediations() for a in (*r.permissions, *r.sweep_permissions)]
+    return services_for(actions, Loader().list_available_services("service-2"))
