@@ -42,8 +42,16 @@ synth: $(STAMP) $(NODE_STAMP)
 	npx --no-install cdk synth --no-notices -q
 	$(VENV)/bin/cfn-lint --config-file .cfnlintrc.yaml
 
-bench: $(STAMP)
+# Cloud Custodian, the peer the benchmarks compare with, lives in its own environment (never the runtime's).
+PEERS := bench/.venv-peers/.installed-c7n-0.9.53
+$(PEERS):
+	@test -x bench/.venv-peers/bin/python || python3 -m venv bench/.venv-peers
+	bench/.venv-peers/bin/pip install -q c7n==0.9.53
+	@touch $@
+
+bench: $(STAMP) $(PEERS)
 	$(PY) bench/cold_start.py --runs 10
+	$(PY) bench/peers.py --runs 10
 	$(PY) bench/warm_latency.py --events 100
 	$(PY) bench/calls.py
 	$(PY) bench/burst.py --events 1000

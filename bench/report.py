@@ -79,6 +79,33 @@ def main() -> None:
             rows,
         )
         out += ["", COLD_NOTE, ""]
+    peers = load("peers")
+    if peers:
+        out += [
+            "## 1b. Side by side with Cloud Custodian",
+            "",
+            f"The same event, one moto server, fresh processes, interleaved (`bench/peers.py`): Snapback's handler against "
+            f"Custodian {peers['custodian']}'s own Lambda entry point (`c7n.handler.dispatch_event`, cloudtrail or guard-duty "
+            f"mode; its own environment, botocore {peers['custodian_botocore']}). A Custodian run that crashed has no time; "
+            "'changed' says whether its run actually fixed the resource.",
+            "",
+        ]
+        rows = [
+            [
+                n,
+                r["snapback_ms"],
+                r["custodian_ms"] if r["custodian_ms"] is not None else "crashed",
+                r["ratio_to_custodian"] if r["ratio_to_custodian"] is not None else "-",
+                r["ratio_to_floor"],
+                r["custodian_changed_the_resource"],
+                "; ".join(r["custodian_errors"]) or "-",
+            ]
+            for n, r in sorted(peers["scenarios"].items())
+        ]
+        out += table(
+            ["scenario", "Snapback ms", "Custodian ms", "x Custodian", "x floor", "Custodian changed", "Custodian error"], rows
+        )
+        out.append("")
     if warm:
         out += [
             "## 2. Warm per-event latency",
