@@ -41,6 +41,49 @@ def table(header: list[str], rows: list[list[object]]) -> list[str]:
     ]
 
 
+# The modelled time to containment on real AWS: what a local run cannot show. Every assumption is a
+# named constant with its source or marked as an assumption, so the table can be re-derived.
+API_RTT_MS = 30.0  # assumption [unverified]: one in-Region AWS API call from Lambda; no AWS page states a figure
+# Trigger delivery before any code runs. Security Hub: GuardDuty findings are "sent to Security Hub
+# within five minutes" and Config evaluations appear "within five minutes" (AWS Security Hub User Guide,
+# securityhub-internal-providers; shared/reference/aws-facts.md 1.5). GuardDuty to EventBridge: new
+# findings in near real time (GuardDuty User Guide, guardduty_findings_eventbridge); CloudTrail to
+# EventBridge: best effort, no latency stated (EventBridge User Guide, event-delivery-level).
+SECURITY_HUB_DELAY_S = 300.0
+
+
+def containment_model(cold: dict, counted: dict | None, peers: dict | None) -> list[str]:
+    """Cold init + calls x API_RTT_MS per remediation, beside ASR's documented path and Custodian."""
+    rows = []
+    for name, r in sorted(cold["functions"].items()):
+        calls = (r.get("first_event_calls") or [0])[-1] or 0
+        snapback = r["import_ms"] + calls * API_RTT_MS
+        peer = (peers or {}).get("scenarios", {}).get(name, {})
+        custodian = f"{peer['custodian_ms']:.0f} ms local" if peer.get("custodian_ms") else "-"
+        rows.append(
+            [
+                name,
+                f"{r['import_ms']:.0f}",
+                calls,
+                f"{snapback:.0f} ms",
+                custodian,
+                f">= {SECURITY_HUB_DELAY_S:.0f} s + Step Functions + SSM",
+            ]
+        )
+    return [
+        "## 1c. Time to containment on real AWS, modelled",
+        "",
+        f"Snapback = measured cold import + first-event AWS calls x {API_RTT_MS:.0f} ms per call (an assumption: no AWS page states an "
+        "API round-trip time), after EventBridge delivers the event (CloudTrail: best effort, no latency stated; GuardDuty: near "
+        "real time). AWS ASR acts on Security Hub findings, which arrive up to five minutes after GuardDuty or Config "
+        "(Security Hub User Guide), then runs Step Functions and SSM Automation: minutes, before its first API call. "
+        "Custodian: its measured local cold process (section 1b) where a peer exists.",
+        "",
+        *table(["remediation", "cold import ms", "calls", "Snapback modelled", "Custodian", "ASR documented path"], rows),
+        "",
+    ]
+
+
 def main() -> None:
     cold, warm, counted, burst, size = (load(n) for n in ("cold_start", "warm_latency", "calls", "burst", "package_size"))
     out = [
@@ -161,6 +204,8 @@ def main() -> None:
         for n, r in counted["workloads"].items():
             out.append(f"- `{n}`: " + ", ".join(f"{c} ×{k}" if k > 1 else c for c, k in r["cold_calls"].items()))
         out += [""]
+    if cold:
+        out += containment_model(cold, counted, load("peers"))
     if burst:
         out += [
             "## 4. Burst",
