@@ -42,7 +42,9 @@ SECURITYHUB_CUSTOM_ACTION = "Security Hub Findings - Custom Action"
 CONFIG_COMPLIANCE = "Config Rules Compliance Change"
 
 _ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+# A Region name's alphabet only (public samples carry anonymised names such as `eu-west-2r`): a
+# Region is compared and put in keys and ARNs, so what matters is that it cannot carry anything else.
+_REGION = re.compile(r"^[a-z0-9-]{1,64}$")
 MAX_BATCH = 10_000  # records in one input; a bigger log file is split by the caller
 # One JSON text: a CloudTrail log file read by the CLI is the largest input (several MB); Lambda's
 # own payload limits (1 MB asynchronous, 6 MB synchronous) are far below this.
@@ -437,6 +439,8 @@ def _from_asff(finding: Mapping[str, Any]) -> Envelope:
     finding_id = _scalar(finding.get("Id"), "ASFF Id", MAX_ID)
     product = _scalar(finding.get("ProductArn"), "ASFF ProductArn", MAX_ID)
     region = finding.get("Region") or product.split(":")[3:4]
+    if isinstance(region, list) and region and not _REGION.match(region[0]):
+        region = ""  # the ProductArn's Region field is best effort only
     return Envelope(
         id=finding_id,
         source="aws.securityhub",

@@ -39,7 +39,7 @@ ROOT_API_CALLS = ("CreateAccessKey", "DeactivateMFADevice", "DeleteVirtualMFADev
 
 def _root_api_pattern() -> dict[str, Any]:
     pattern = cloudtrail_pattern("aws.iam", "iam.amazonaws.com", list(ROOT_API_CALLS))
-    pattern["detail"]["userIdentity"] = {"type": ["Root"]}
+    pattern["detail"]["userIdentity"]["type"] = ["Root"]
     return pattern
 
 
