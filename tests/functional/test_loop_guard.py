@@ -132,6 +132,32 @@ def test_the_guard_skips_snapback_and_stacksets_deploying_snapback(label, record
 
 
 @pytest.mark.parametrize(
+    ("label", "record", "owned"),
+    [
+        ("Snapback's role", SNAPBACK_ROLE_POLICY, ["role/snapback-remediator"]),
+        (
+            "Snapback's forwarding rule",
+            cloudtrail_record(ACCOUNT, "events.amazonaws.com", "PutRule", {"name": "snapback-forward-cloudtrail"}),
+            ["rule/snapback-forward-cloudtrail"],
+        ),
+        (
+            "the StackSet's stack instance",
+            cloudtrail_record(
+                ACCOUNT, "cloudformation.amazonaws.com", "UpdateStack", {"stackName": "StackSet-snapback-member-0a1b"}
+            ),
+            ["stack/StackSet-snapback-member-0a1b"],
+        ),
+        ("a customer role", cloudtrail_record(ACCOUNT, "iam.amazonaws.com", "PutRolePolicy", {"roleName": "app"}), []),
+        ("a customer rule", cloudtrail_record(ACCOUNT, "events.amazonaws.com", "PutRule", {"name": "app-rule"}), []),
+        ("another service", cloudtrail_record(ACCOUNT, "s3.amazonaws.com", "PutBucketPolicy", {"bucketName": "snapback-x"}), []),
+        ("a call naming no resource", cloudtrail_record(ACCOUNT, "iam.amazonaws.com", "CreatePolicyVersion", {}), []),
+    ],
+)
+def test_what_counts_as_snapback_s_own_resources(label, record, owned):
+    assert guards.snapback_resources_changed(parse_cloudtrail(record)) == owned, label
+
+
+@pytest.mark.parametrize(
     ("label", "ident", "record"),
     [
         (
@@ -182,32 +208,6 @@ def test_the_guard_skips_snapback_and_stacksets_deploying_snapback(label, record
         ),
     ],
 )
-@pytest.mark.parametrize(
-    ("label", "record", "owned"),
-    [
-        ("Snapback's role", SNAPBACK_ROLE_POLICY, ["role/snapback-remediator"]),
-        (
-            "Snapback's forwarding rule",
-            cloudtrail_record(ACCOUNT, "events.amazonaws.com", "PutRule", {"name": "snapback-forward-cloudtrail"}),
-            ["rule/snapback-forward-cloudtrail"],
-        ),
-        (
-            "the StackSet's stack instance",
-            cloudtrail_record(
-                ACCOUNT, "cloudformation.amazonaws.com", "UpdateStack", {"stackName": "StackSet-snapback-member-0a1b"}
-            ),
-            ["stack/StackSet-snapback-member-0a1b"],
-        ),
-        ("a customer role", cloudtrail_record(ACCOUNT, "iam.amazonaws.com", "PutRolePolicy", {"roleName": "app"}), []),
-        ("a customer rule", cloudtrail_record(ACCOUNT, "events.amazonaws.com", "PutRule", {"name": "app-rule"}), []),
-        ("another service", cloudtrail_record(ACCOUNT, "s3.amazonaws.com", "PutBucketPolicy", {"bucketName": "snapback-x"}), []),
-        ("a call naming no resource", cloudtrail_record(ACCOUNT, "iam.amazonaws.com", "CreatePolicyVersion", {}), []),
-    ],
-)
-def test_what_counts_as_snapback_s_own_resources(label, record, owned):
-    assert guards.snapback_resources_changed(parse_cloudtrail(record)) == owned, label
-
-
 def test_nothing_a_member_admin_controls_passes_for_snapback(label, ident, record):
     assert skip(with_identity(record, ident)) is None, label
 
@@ -253,3 +253,20 @@ def test_findings_snapback_imports_select_no_remediation(org):
         "detail": {"findings": [finding]},
     }
     assert not routed(imported)
+
+
+def test_the_session_snapback_really_opens_is_the_one_the_guard_recognises(org):
+    """Bound to the real naming: the ARN STS gives Snapback's own member session passes as Snapback."""
+    import boto3
+
+    account = org.members["member-a"]
+    runtime = runtime_for(org, "kms_enable_key_rotation")
+    creds = runtime.clients.member_credentials(account, "kms_enable_key_rotation")
+    arn = boto3.client("sts", region_name="us-east-1", **creds).get_caller_identity()["Arn"]
+    role, session = arn.split(":assumed-role/", 1)[1].split("/", 1)
+    assert role == org.config.member_role_name
+    record = cloudtrail_record(account, "kms.amazonaws.com", "DisableKeyRotation", {"keyId": "k"})
+    record["userIdentity"] = identity(account, role, session, source_identity="snapback@kms_enable_key_rotation")
+    record["userIdentity"]["arn"] = arn
+    (result,) = runtime.process(envelope(record), remediations=["kms_enable_key_rotation"])
+    assert result.outcome is Outcome.SKIPPED and "loop guard" in result.reason
