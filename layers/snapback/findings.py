@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapback.errors import MalformedEvent
-from snapback.events import SECURITYHUB_IMPORTED, Envelope
+from snapback.events import MAX_ARN, MAX_ID, MAX_TIME, SECURITYHUB_IMPORTED, Envelope, bounded_key, identifier, is_account_id
 
 # Findings Snapback acts on come from AWS's own integrations only (spoof guard): a member can
 # BatchImportFindings its own custom findings, which carry product/<account>/default instead.
@@ -53,16 +53,19 @@ class GuardDutyFinding:
 
     @property
     def idempotency_key(self) -> str:
-        return f"gd#{self.arn or self.id}"
+        return bounded_key(f"gd#{self.arn or self.id}")
 
 
 def parse_guardduty(detail: Mapping[str, Any]) -> GuardDutyFinding:
     if not isinstance(detail, Mapping):
         raise MalformedEvent("GuardDuty detail is not an object")
-    finding_type = _str(detail.get("type"))
+    finding_type = identifier(detail.get("type"), "GuardDuty type", MAX_ID)
     account = _str(detail.get("accountId"))
     if not finding_type or not account:
         raise MalformedEvent("GuardDuty finding without type or accountId")
+    if not is_account_id(account):
+        raise MalformedEvent("GuardDuty accountId is not a 12-digit account id")
+    identifier(detail.get("updatedAt"), "GuardDuty updatedAt", MAX_TIME)
     resource = _map(detail.get("resource"))
     instance = _map(resource.get("instanceDetails"))
     key = _map(resource.get("accessKeyDetails"))
@@ -70,16 +73,16 @@ def parse_guardduty(detail: Mapping[str, Any]) -> GuardDutyFinding:
     service = _map(detail.get("service"))
     sample = _map(service.get("additionalInfo")).get("sample")
     return GuardDutyFinding(
-        id=_str(detail.get("id")) or "",
-        arn=_str(detail.get("arn")) or "",
+        id=identifier(detail.get("id"), "GuardDuty id", MAX_ID) or "",
+        arn=identifier(detail.get("arn"), "GuardDuty arn", MAX_ARN) or "",
         type=finding_type,
         severity=_num(detail.get("severity")),
         account=account,
         region=_str(detail.get("region")) or "",
         title=_str(detail.get("title")) or finding_type,
         resource_type=_str(resource.get("resourceType")) or "",
-        instance_id=_str(instance.get("instanceId")),
-        access_key_id=_str(key.get("accessKeyId")),
+        instance_id=identifier(instance.get("instanceId"), "instanceId", MAX_ID),
+        access_key_id=identifier(key.get("accessKeyId"), "accessKeyId", MAX_ID),
         user_name=_str(key.get("userName")),
         principal_id=_str(key.get("principalId")),
         user_type=_str(key.get("userType")),
@@ -97,6 +100,16 @@ class AsffResource:
     region: str | None
     details: Mapping[str, Any]
 
+    @property
+    def owner_account(self) -> str | None:
+        """The account that owns the resource where the finding says so: the account field of its
+        ARN, or an S3 bucket's `OwnerAccountId` (a bucket ARN has no account field)."""
+        parts = self.id.split(":")
+        if len(parts) >= 6 and parts[0] == "arn" and is_account_id(parts[4]):
+            return parts[4]
+        owner = _map(self.details.get("AwsS3Bucket")).get("OwnerAccountId")
+        return owner if isinstance(owner, str) and owner else None
+
 
 @dataclass(frozen=True)
 class AsffFinding:
@@ -113,10 +126,15 @@ class AsffFinding:
     record_state: str | None
     resources: tuple[AsffResource, ...]
     generator_id: str
+    updated_at: str = ""
 
     @property
     def idempotency_key(self) -> str:
-        return f"sh#{self.id}"
+        """Id + UpdatedAt: the finding reaches Snapback from the member's forwarder and again through
+        the delegated administrator's (and cross-Region) aggregation, each copy with its own
+        EventBridge id; the finding's own Id and UpdatedAt are the same in every copy, and a new
+        UpdatedAt is a new occurrence (Security Hub updates a still-failing control)."""
+        return bounded_key(f"sh#{self.id}#{self.updated_at}")
 
     @property
     def from_aws(self) -> bool:
@@ -127,17 +145,22 @@ class AsffFinding:
 def parse_asff(finding: Mapping[str, Any]) -> AsffFinding:
     if not isinstance(finding, Mapping):
         raise MalformedEvent("ASFF finding is not an object")
-    finding_id = _str(finding.get("Id"))
-    account = _str(finding.get("AwsAccountId"))
-    product = _str(finding.get("ProductArn"))
+    finding_id = identifier(finding.get("Id"), "ASFF Id", MAX_ID)
+    account = identifier(finding.get("AwsAccountId"), "ASFF AwsAccountId", MAX_ID)
+    product = identifier(finding.get("ProductArn"), "ASFF ProductArn", MAX_ID)
     if not finding_id or not account or not product:
         raise MalformedEvent("ASFF finding without Id, AwsAccountId or ProductArn")
+    if not is_account_id(account):
+        raise MalformedEvent("ASFF AwsAccountId is not a 12-digit account id")
     compliance = _map(finding.get("Compliance"))
     product_fields = _map(finding.get("ProductFields"))
     raw_resources = finding.get("Resources")
     resources = tuple(
         AsffResource(
-            type=str(r.get("Type") or ""), id=str(r.get("Id") or ""), region=_str(r.get("Region")), details=_map(r.get("Details"))
+            type=identifier(r.get("Type"), "ASFF Resources[].Type", MAX_ID) or "",
+            id=identifier(r.get("Id"), "ASFF Resources[].Id", MAX_ARN) or "",
+            region=identifier(r.get("Region"), "ASFF Resources[].Region", MAX_TIME),
+            details=_map(r.get("Details")),
         )
         for r in (raw_resources if isinstance(raw_resources, list) else [])
         if isinstance(r, Mapping)
@@ -157,7 +180,8 @@ def parse_asff(finding: Mapping[str, Any]) -> AsffFinding:
         workflow=_str(_map(finding.get("Workflow")).get("Status")),
         record_state=_str(finding.get("RecordState")),
         resources=resources,
-        generator_id=str(finding.get("GeneratorId") or ""),
+        generator_id=identifier(finding.get("GeneratorId"), "ASFF GeneratorId", MAX_ID) or "",
+        updated_at=identifier(finding.get("UpdatedAt"), "ASFF UpdatedAt", MAX_TIME) or "",
     )
 
 
@@ -173,7 +197,8 @@ def updated_at(detail: Mapping[str, Any]) -> str:
     """When a GuardDuty or Security Hub finding last changed: a new occurrence is a new trigger."""
     findings = detail.get("findings")
     source = findings[0] if isinstance(findings, list) and findings and isinstance(findings[0], Mapping) else detail
-    return str(source.get("updatedAt") or source.get("UpdatedAt") or "")
+    value = source.get("updatedAt") or source.get("UpdatedAt")
+    return identifier(value, "the finding's updatedAt", MAX_TIME) or ""
 
 
 def stale_finding(event: Envelope, finding: AsffFinding) -> str | None:

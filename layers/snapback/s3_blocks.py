@@ -36,7 +36,8 @@ def flags_turned_off(config: Any) -> list[str] | None:
 
 
 def read_block(client: Any, **where: str) -> dict[str, bool] | None:
-    """The block as four booleans, or None where there is none (`Bucket=` on s3, `AccountId=` on s3control)."""
+    """The block as four booleans, or None where there is none (`Bucket=` and `ExpectedBucketOwner=` on
+    s3, `AccountId=` on s3control)."""
     try:
         config = client.get_public_access_block(**where)["PublicAccessBlockConfiguration"]
     except ClientError as err:
@@ -58,6 +59,8 @@ class PublicAccessBlockRemediation(Remediation):
     service: ClassVar[str]
 
     def where(self, target: Target) -> dict[str, str]:
+        """How every call names the block; for a bucket it includes `ExpectedBucketOwner` (the
+        target's account), so that S3 itself refuses a bucket of another account."""
         raise NotImplementedError
 
     def label(self, target: Target) -> str:

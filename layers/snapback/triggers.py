@@ -10,7 +10,8 @@ from snapback.events import CLOUDTRAIL_API, CONFIG_COMPLIANCE, CONSOLE_SIGNIN, G
 from snapback.findings import TRUSTED_PRODUCT_PATTERN
 
 CLOUDTRAIL_DETAIL_TYPES = (CLOUDTRAIL_API, *CONSOLE_SIGNIN)
-# The role service-managed StackSets use in member accounts (stacksets-exec-<hash>).
+# The role service-managed StackSets use in member accounts (stacksets-exec-<hash>). A name any member
+# admin can give a role of their own: `snapback.guards` excepts it only for Snapback's own resources.
 STACKSETS_ROLE = "stacksets-exec-"
 
 
@@ -26,8 +27,17 @@ class Trigger:
 def cloudtrail_pattern(
     source: str, event_source: str, event_names: list[str], member_role: str = "snapback-remediator"
 ) -> dict[str, Any]:
-    """Successful CloudTrail calls of `event_names`, excluding Snapback's own role (loop guard) and the
-    service-managed StackSets execution role that deploys Snapback's member stack."""
+    """Successful CloudTrail calls of `event_names`, except the sessions Snapback's remediator role opens.
+
+    A pattern can only match names, never "the role of the event's own account", so it is not the
+    loop guard: `snapback.guards` is (the exact role ARN of the event's account). The exclusion here
+    only saves an invocation per call Snapback makes, and is as narrow as a pattern allows: the
+    remediator role name AND Snapback's session naming (`snapback-*`). What it cannot tell apart (a
+    role of that name with such a session in an account where Snapback is not deployed, acting
+    cross-account) is the residual, named in the issue note. The StackSets execution role is not
+    excluded (`stacksets-exec-*` is a name any member admin can give a role): the guard excepts it
+    only while it changes Snapback's own resources.
+    """
     return {
         "source": [source],
         "detail-type": [CLOUDTRAIL_API],
@@ -35,18 +45,7 @@ def cloudtrail_pattern(
             "eventSource": [event_source],
             "eventName": sorted(event_names),
             "errorCode": [{"exists": False}],
-            "userIdentity": {
-                "arn": [
-                    {
-                        "anything-but": {
-                            "wildcard": [
-                                f"arn:*:sts::*:assumed-role/{member_role}/*",
-                                f"arn:*:sts::*:assumed-role/{STACKSETS_ROLE}*",
-                            ]
-                        }
-                    }
-                ]
-            },
+            "userIdentity": {"arn": [{"anything-but": {"wildcard": [f"arn:*:sts::*:assumed-role/{member_role}/snapback-*"]}}]},
         },
     }
 

@@ -116,3 +116,80 @@ def test_malformed_inputs_are_rejected_with_a_reason(raw, reason):
 def test_cloudtrail_call_tolerates_nulls_and_wrong_types():
     call = parse_cloudtrail({**RECORD, "requestParameters": None, "userIdentity": "oops", "responseElements": []})
     assert call.request == {} and call.actor.type == "Unknown" and call.response is None and not call.failed
+
+
+# -- bounds: nothing unbounded is walked deeply or used as a key -----------------------------------
+
+
+def _deep(depth: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_nesting_is_bounded_before_anything_walks_it_and_the_bound_admits_real_depths():
+    from snapback.events import MAX_DEPTH, check_bounds
+
+    check_bounds(_deep(MAX_DEPTH))  # the deepest real events are about a dozen levels
+    with pytest.raises(MalformedEvent, match="nests deeper"):
+        check_bounds(_deep(MAX_DEPTH + 1))
+    with pytest.raises(MalformedEvent, match="nests deeper"):
+        normalise({"source": "aws.s3", "detail-type": "x", "account": "123456789012", "detail": _deep(10_000)})
+    # A JSON text too deep for Python's own parser is a reason, not a RecursionError.
+    with pytest.raises(MalformedEvent, match="nests deeper"):
+        normalise("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(MalformedEvent, match="nests deeper"):
+        normalise({"Records": [{"eventSource": "aws:sqs", "body": '{"a":' * 100_000 + "1" + "}" * 100_000}]})
+
+
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b'{"a": "\xff"}', "not UTF-8"),
+        (b"\x1f\x8b\x08\x00", "gzip-compressed"),
+        ({"Records": []}, "no events"),
+        ("", "empty input"),
+        ({"source": "aws.s3", "detail-type": "x", "account": "12345", "detail": {}}, "not a 12-digit account"),
+        (
+            {"source": "aws.s3", "detail-type": "x", "account": "123456789012", "region": "x/../y", "detail": {}},
+            "not an AWS Region",
+        ),
+        ({"source": "aws.s3", "detail-type": "x", "account": "123456789012", "resources": "r", "detail": {}}, "not a list"),
+        ({"source": "s" * 300, "detail-type": "x", "account": "123456789012", "detail": {}}, "source is 300 characters"),
+        ({"Records": [{"eventSource": "aws:sqs", "body": " " * (1024 * 1024 + 1)}]}, "the limit is"),
+        ({"SchemaVersion": "2018-10-08", "ProductArn": "p", "AwsAccountId": "123456789012", "Id": "f" * 513}, "ASFF Id is 513"),
+        ({**RECORD, "eventID": "e" * 300}, "eventID is 300"),
+        ({**RECORD, "recipientAccountId": "acct"}, "not a 12-digit account"),
+    ],
+)
+def test_oversize_and_mistyped_inputs_are_rejected_with_a_reason(raw, reason):
+    with pytest.raises(MalformedEvent, match=reason):
+        normalise(raw)
+
+
+def test_the_identifier_bounds_admit_the_largest_real_values():
+    finding = {
+        "SchemaVersion": "2018-10-08",
+        "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/securityhub",
+        "AwsAccountId": "123456789012",
+        "Id": "f" * 512,  # ASFF's documented maximum
+        "UpdatedAt": "2026-11-22T12:00:00.000Z",
+    }
+    (event,) = normalise(finding)
+    assert event.id == "f" * 512
+
+
+def test_free_text_is_cut_never_rejected():
+    call = parse_cloudtrail({**RECORD, "userAgent": "A" * 1_000_000, "errorMessage": "m" * 50_000})
+    assert len(call.user_agent) < 1_100 and call.user_agent.endswith("more characters cut by Snapback]")
+    assert len(call.error_message) < 1_100
+
+
+def test_bounded_key_hashes_only_what_would_not_fit_and_keeps_keys_apart():
+    from snapback.events import MAX_KEY_BYTES, bounded_key
+
+    assert bounded_key("sh#short#2026") == "sh#short#2026"
+    a, b = bounded_key("k#" + "x" * 5_000 + "a"), bounded_key("k#" + "x" * 5_000 + "b")
+    assert a != b and a.startswith("k#xxx") and "#sha256:" in a
+    assert len(a.encode()) <= MAX_KEY_BYTES and len(bounded_key("é" * 5_000).encode()) <= MAX_KEY_BYTES

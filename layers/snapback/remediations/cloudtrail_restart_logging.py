@@ -178,14 +178,14 @@ class CloudTrailRestartLogging(Remediation):
         facts = {"summary": f"Security Hub {finding.control_id}: {finding.title}", "control": finding.control_id}
         if trail is not None:
             account, region, name, arn = trail_ref(trail.id, finding.account, trail.region or finding.region)
-            return Target(account, region, "AwsCloudTrailTrail", name, arn, f"{finding.idempotency_key}#{event.id}", facts=facts)
+            return Target(account, region, "AwsCloudTrailTrail", name, arn, finding.idempotency_key, facts=facts)
         return Target(
             account=finding.account,
             region=finding.region or event.region,
             resource_type="AwsAccount",
             resource_id=finding.account,
             resource_arn=f"AWS::::Account:{finding.account}",
-            idempotency_key=f"{finding.idempotency_key}#StartLogging#{event.id}",
+            idempotency_key=f"{finding.idempotency_key}#StartLogging",
             facts=facts,
         )
 

@@ -225,9 +225,7 @@ class ConfigRecorderRestore(Remediation):
         )
 
     def resolve_finding(self, event: Envelope, finding: AsffFinding) -> Target:
-        target = self._target(
-            finding.account, finding.region or event.region, f"{finding.idempotency_key}#restore#{event.id}", None
-        )
+        target = self._target(finding.account, finding.region or event.region, f"{finding.idempotency_key}#restore", None)
         target.facts.update(summary=f"Security Hub {finding.control_id}: {finding.title}", control=finding.control_id)
         return target
 

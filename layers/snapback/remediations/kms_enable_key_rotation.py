@@ -116,7 +116,7 @@ class KmsEnableKeyRotation(Remediation):
             resource_type="AwsKmsKey",
             resource_id=key_id,
             resource_arn=arn,
-            idempotency_key=f"{finding.idempotency_key}#EnableKeyRotation#{event.id}",
+            idempotency_key=f"{finding.idempotency_key}#EnableKeyRotation",
             facts={"summary": f"Security Hub {finding.control_id}: {finding.title}", "control": finding.control_id},
         )
 

@@ -278,7 +278,9 @@ class S3BlockPublicAccess(PublicAccessBlockRemediation):
         for bucket in s3.list_buckets().get("Buckets", []):
             name = str(bucket["Name"])
             try:
-                where = bucket.get("BucketRegion") or s3.get_bucket_location(Bucket=name).get("LocationConstraint")
+                where = bucket.get("BucketRegion") or s3.get_bucket_location(Bucket=name, ExpectedBucketOwner=account).get(
+                    "LocationConstraint"
+                )
             except ClientError as err:
                 if error_code(err) in self.gone_codes:
                     continue  # deleted between the listing and now
@@ -297,7 +299,9 @@ class S3BlockPublicAccess(PublicAccessBlockRemediation):
                 yield target
 
     def where(self, target: Target) -> dict[str, str]:
-        return {"Bucket": target.resource_id}
+        # ExpectedBucketOwner: S3 refuses (403) a bucket another account owns, so an event that names
+        # a bucket of another account can never change it through this account's session.
+        return {"Bucket": target.resource_id, "ExpectedBucketOwner": target.account}
 
     def label(self, target: Target) -> str:
         return target.resource_id
