@@ -11,8 +11,10 @@
   Athena, for a history no single machine should read; the returned rows are turned back into
   records and decided the same way.
 
-The prefilter only widens (see snapback_ops.prefilter), so every engine makes the same decisions;
-the tests compare them record for record.
+The prefilter only widens (see snapback_ops.prefilter), so every record a trigger could match is
+decided alike by every engine; the tests compare them. One accounting difference: a malformed record
+that no trigger could match is REJECTED by the Python engine (it validates every record) and counted
+as matching nothing by the others (they never parse it).
 """
 
 from __future__ import annotations
