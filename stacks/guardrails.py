@@ -72,7 +72,9 @@ ROLE_CHANGES = (
     "iam:UpdateRole",
 )
 RULE_CHANGES = ("events:DeleteRule", "events:DisableRule", "events:PutRule", "events:PutTargets", "events:RemoveTargets")
-BUS_CHANGES = ("events:DeleteEventBus", "events:PutPermission", "events:RemovePermission")
+# events:PutPermission/RemovePermission support no resource-level permissions (Service Authorization
+# Reference, Amazon EventBridge), so a Deny scoped to the bus would never apply: only DeleteEventBus.
+BUS_CHANGES = ("events:DeleteEventBus",)
 STACK_CHANGES = ("cloudformation:DeleteStack", "cloudformation:UpdateStack")
 
 

@@ -357,7 +357,8 @@ class SecurityAccountStack(cdk.Stack):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="SecurityHubFindings",
-                actions=["securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings"],
+                # BatchImportFindings is authorized on the product resource only (statement below).
+                actions=["securityhub:BatchUpdateFindings"],
                 resources=[f"arn:{self.partition}:securityhub:{self.region}:{self.account}:hub/default"],
             )
         )

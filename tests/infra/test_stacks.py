@@ -35,6 +35,10 @@ def cdk(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="session")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Local iteration only: SNAPBACK_CDK_OUT names an existing, current `cdk synth -o DIR` to reuse.
+    reuse = os.environ.get("SNAPBACK_CDK_OUT")
+    if reuse and not os.environ.get("CI"):
+        return Path(reuse)
     outdir = tmp_path_factory.mktemp("cdk.out")
     done = cdk("synth", "-q", "-o", str(outdir))
     assert done.returncode == 0, done.stdout + done.stderr
