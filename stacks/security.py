@@ -461,7 +461,7 @@ class SecurityAccountStack(cdk.Stack):
         for trigger in remediation.triggers:
             self._rule(
                 f"{cid}{''.join(p.title() for p in trigger.id.split('_'))}Rule",
-                f"snapback-{name.replace('_', '-')}-{trigger.id}"[:64],
+                registry.rule_name(name, trigger.id),
                 function,
                 description=f"Snapback {name}: {trigger.description}",
                 bus=self.bus.event_bus_name,

@@ -98,3 +98,8 @@ def passed_to_services(name: str) -> tuple[str, ...]:
 def acting() -> list[type[Remediation]]:
     """The remediations that act in member accounts (an alert-only one declares no permission at all)."""
     return [r for r in all_remediations() if permissions_of(r.name)]
+
+
+def rule_name(name: str, trigger_id: str) -> str:
+    """The central-bus rule of one trigger (the stacks create it, `snapback doctor` looks for it)."""
+    return f"snapback-{name.replace('_', '-')}-{trigger_id}"[:64]
