@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""The Snapback CDK app: `npx cdk synth` (offline) / `npx cdk deploy --all` into the organization.
+"""The Snapback CDK app: `npx cdk synth` (offline), then deploy ONE STACK AT A TIME (docs/DEPLOY.md).
+
+Never `cdk deploy --all`: it would also deploy `SnapbackMember` (the StackSet's template, kept in
+cdk.out for review) into whatever account the CLI's credentials are in, and the stacks live in two
+accounts that need separate credentials and an order (security first, then management).
 
 Reads snapback.yaml (the path is the `snapback:config` context value), validates it against the
 registry and stops with every problem listed (field and fix) when it is invalid.

@@ -8,7 +8,7 @@ import aws_cdk as cdk
 
 from snapback.config import Config
 from stacks import nag
-from stacks.management import ManagementAccountStack
+from stacks.management import ManagementAccountStack, ManagementForwarderStack
 from stacks.member import MemberStack
 from stacks.security import SecurityAccountStack
 
@@ -37,6 +37,15 @@ def build(app: cdk.App, config: Config) -> dict[str, cdk.Stack]:
         config=config,
         env=cdk.Environment(account=config.management_account, region=config.home_region),
     )
+    stacks: dict[str, cdk.Stack] = {"security": security, "management": management}
+    for region in config.regions:
+        if region != config.home_region:
+            stacks[f"management-{region}"] = ManagementForwarderStack(
+                app,
+                f"SnapbackManagementForwarder-{region}",
+                config=config,
+                env=cdk.Environment(account=config.management_account, region=region),
+            )
     # The member template as its own stack too, so cfn-lint and reviewers see it in cdk.out.
-    member = MemberStack(app, "SnapbackMember", config=config)
-    return {"security": security, "management": management, "member": member}
+    stacks["member"] = MemberStack(app, "SnapbackMember", config=config)
+    return stacks

@@ -3,12 +3,13 @@
 - The Snapback runtime library (`layers/snapback`) is pure Python, so "bundling" it is a copy into
   the `python/` folder that Lambda puts on `sys.path`. The copy runs in-process (`ILocalBundling`),
   which is why synth works on a machine without a Docker engine.
-- Powertools for AWS Lambda (Python) comes from the layer AWS publishes, pinned by version, so that
-  nothing third-party is bundled at all and the version is visible in the template.
+- Powertools for AWS Lambda (Python) is copied from the installed distribution that requirements.txt
+  pins and the tests run, so the deployed version is the tested one (see `powertools_layer`).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,44 +22,89 @@ from constructs import Construct
 # Files that must never reach the layer nor change its asset hash.
 IGNORED = ("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache", ".ruff_cache")
 
-# The Lambda runtime of every Snapback function: the newest Python for which the pinned Powertools
-# layer below is published (AWSLambdaPowertoolsPythonV3-python313-*). The runtime library needs
-# Python >= 3.11; moving on means changing this constant and the Powertools layer together.
+# The Lambda runtime of every Snapback function. The runtime library needs Python >= 3.11; Powertools
+# is pure Python, so the copied layer works on any runtime Powertools supports.
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 RUNTIME_REASON = (
-    "Python 3.13 is the newest runtime for which the pinned AWS-published Powertools layer exists; "
-    "a newer runtime needs a newer Powertools layer version pinned with it in stacks/layers.py"
+    "Python 3.13 is the runtime Snapback is tested against; moving to a newer one is a deliberate change in "
+    "stacks/layers.py together with the test matrix"
 )
 ARCHITECTURE = lambda_.Architecture.X86_64
 
-# Powertools for AWS Lambda (Python) V3, layer version 27 (Powertools 3.23.x), published by AWS from
-# account 017000801446 under the same version number in every Region listed below.
-# Source: aws-powertools/powertools-lambda-python PR #7757, which moved docs/index.md to
-# `AWSLambdaPowertoolsPythonV3-{python_version}-x86_64:27` (one version number for every Python).
-POWERTOOLS_ACCOUNT = "017000801446"
-POWERTOOLS_LAYER_VERSION = 27
-POWERTOOLS_REGIONS = frozenset(
-    {
-        "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
-        "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7",
-        "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2",
-        "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1",
-        "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
-    }
-)  # fmt: skip
+# Powertools for AWS Lambda (Python): the deployed version must be the tested one (issue 12 item 12).
+# The AWS-published layer AWSLambdaPowertoolsPythonV3-python313-x86_64 (account 017000801446) numbers
+# its versions independently of Powertools releases: version 27 carried Powertools 3.23.x (source:
+# aws-powertools/powertools-lambda-python PR #7757, docs/index.md), while requirements.txt pins and the
+# test suite runs 3.37.0, whose layer number could not be settled offline. So the layer is built
+# from the tested distribution itself: `powertools_layer` copies the installed `aws_lambda_powertools`
+# (and its one dependency the Lambda runtime lacks, typing_extensions; jmespath ships with boto3 in the
+# runtime) and stops synth if the installed version differs from the pin. tests/deploy/test_versions.py
+# holds the pin, the installed version and the synthesized layer to the same number.
+POWERTOOLS_DISTRIBUTION = "aws-lambda-powertools"
+POWERTOOLS_PUBLISHED = {27: "3.23"}  # AWS layer version -> Powertools minor it carries (for reviewers)
 
 
-def powertools_layer_arn(region: str) -> str:
-    """The pinned Powertools layer ARN for `region`; an unlisted Region stops synth with the fix."""
-    if region not in POWERTOOLS_REGIONS:
+def pinned_version(distribution: str, requirements: Path | None = None) -> str:
+    """The version requirements.txt pins for `distribution` (the tested version)."""
+    path = requirements or Path(__file__).resolve().parents[1] / "requirements.txt"
+    for line in path.read_text().splitlines():
+        name, _, version = line.partition("==")
+        if name.strip().lower().split("[")[0] == distribution.lower():
+            return version.split("#")[0].strip()
+    raise LookupError(f"{distribution} is not pinned in {path}; fix: pin it with ==")
+
+
+def installed_powertools() -> tuple[str, Path, Path]:
+    """(version, package dir, typing_extensions file) of the Powertools this process would test with."""
+    import aws_lambda_powertools
+    import typing_extensions
+
+    version = importlib.metadata.version(POWERTOOLS_DISTRIBUTION)
+    return version, Path(aws_lambda_powertools.__file__).parent, Path(typing_extensions.__file__)
+
+
+@jsii.implements(cdk.ILocalBundling)
+class CopyPaths:
+    """Local bundling: copy packages and modules into `<output>/python/` (no Docker)."""
+
+    def __init__(self, *sources: Path) -> None:
+        self.sources = sources
+
+    def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: Any) -> bool:
+        target = Path(output_dir) / "python"
+        target.mkdir(parents=True, exist_ok=True)
+        for source in self.sources:
+            if source.is_dir():
+                shutil.copytree(source, target / source.name, ignore=shutil.ignore_patterns(*IGNORED), dirs_exist_ok=True)
+            else:
+                shutil.copy2(source, target / source.name)
+        return True
+
+
+def powertools_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
+    """Powertools as a layer built from the installed, tested distribution; synth stops on a mismatch."""
+    version, package, typing_extensions = installed_powertools()
+    pinned = pinned_version(POWERTOOLS_DISTRIBUTION)
+    if version != pinned:
         raise ValueError(
-            f"home_region {region!r}: no pinned Powertools layer is known there; fix: check the Powertools docs for "
-            f"AWSLambdaPowertoolsPythonV3 in {region} and add it to stacks/layers.py POWERTOOLS_REGIONS"
+            f"Powertools {version} is installed but requirements.txt pins {pinned}: the layer would not be the tested "
+            "version; fix: pip install -r requirements.txt"
         )
-    python = RUNTIME.name.replace(".", "")  # python3.13 -> python313
-    arch = ARCHITECTURE.name  # x86_64
-    name = f"AWSLambdaPowertoolsPythonV3-{python}-{arch}"
-    return f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{name}:{POWERTOOLS_LAYER_VERSION}"
+    code = lambda_.Code.from_asset(
+        str(package),
+        # The asset hash is the version: the copy is only rebuilt when the pinned version changes.
+        asset_hash_type=cdk.AssetHashType.CUSTOM,
+        asset_hash=f"{POWERTOOLS_DISTRIBUTION}-{version}",
+        bundling=cdk.BundlingOptions(image=cdk.DockerImage.from_registry("none"), local=CopyPaths(package, typing_extensions)),
+    )
+    return lambda_.LayerVersion(
+        scope,
+        construct_id,
+        code=code,
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        description=f"Powertools for AWS Lambda (Python) {version}, the version Snapback is tested with",
+    )
 
 
 @jsii.implements(cdk.ILocalBundling)

@@ -1,5 +1,7 @@
-"""The management account: StackSets never deploy there, so it gets the member resources as a plain
-stack, plus the read-only role the runtime uses to check that an account belongs to the organization."""
+"""The management account: StackSets never deploy there, so it gets the member resources as plain
+stacks - `ManagementAccountStack` in the home Region (forwarder, remediator role, the read-only org
+reader role, the SCP) and one `ManagementForwarderStack` per other configured Region (issue 12 item 8:
+service events land on the default bus of the Region they happen in, so a forwarder is needed in each)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from aws_cdk import aws_organizations as organizations
 from constructs import Construct
 
 from snapback.config import Config
-from snapback.member_role import remediator_role_arns
+from snapback.member_role import function_role_arns
 from stacks.guardrails import scp_document
 from stacks.member import MemberResources
 from stacks.nag import acknowledge
@@ -25,7 +27,7 @@ class ManagementAccountStack(cdk.Stack):
         )
         MemberResources(self, "Member", config=config)
         callers = [
-            *remediator_role_arns(config.security_account, self.partition),
+            *function_role_arns(config.security_account, self.partition),
             f"arn:{self.partition}:iam::{config.security_account}:role/{CUSTOM_ACTIONS_ROLE}",
         ]
         reader = iam.CfnRole(
@@ -77,6 +79,18 @@ class ManagementAccountStack(cdk.Stack):
                 name="snapback-guardrails",
                 description="Snapback: keep Config, CloudTrail, GuardDuty, Security Hub and Snapback itself from being switched off",
                 type="SERVICE_CONTROL_POLICY",
-                content=scp_document(config.guardrails.exempt_principals),
+                content=scp_document(
+                    config.guardrails.exempt_principals,
+                    security_account=config.security_account,
+                    member_role=config.member_role_name,
+                ),
                 target_ids=list(config.guardrails.target_ous or config.target_ous),
             )
+
+
+class ManagementForwarderStack(cdk.Stack):
+    """The management account's forwarder in one non-home Region (the remediator role is global, home only)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, description="Snapback: management account forwarder (one Region)", **kwargs)
+        MemberResources(self, "Member", config=config)

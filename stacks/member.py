@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
@@ -23,9 +24,15 @@ from constructs import Construct
 from snapback import registry
 from snapback.config import Config
 from snapback.member_role import member_caller_arns, permissions_policy, trust_policy
+from stacks.guardrails import CENTRAL_BUS, FORWARDER_ROLE_PREFIX
 from stacks.nag import acknowledge
 
-CENTRAL_BUS_NAME = "snapback"
+CENTRAL_BUS_NAME = CENTRAL_BUS
+FORWARD_RULE_NAME = "snapback-forward"
+FORWARD_DLQ_PREFIX = "snapback-forward-dlq"
+# Member alarm names start with this; the central bus's member-alarms rule matches it.
+MEMBER_ALARM_PREFIX = "snapback-member"
+ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 
 
 def central_bus_arn(config: Config, partition: str = "aws") -> str:
@@ -44,6 +51,20 @@ def forwarded_selectors() -> dict[str, list[str]]:
     return {"source": sorted(sources), "detail-type": sorted(detail_types)}
 
 
+def member_alarm_pattern() -> dict[str, Any]:
+    """Snapback's own member alarms going into ALARM (forwarded so the security account pages)."""
+    return {
+        "source": ["aws.cloudwatch"],
+        "detail-type": [ALARM_DETAIL_TYPE],
+        "detail": {"alarmName": [{"prefix": MEMBER_ALARM_PREFIX}], "state": {"value": ["ALARM"]}},
+    }
+
+
+def forwarded_pattern() -> dict[str, Any]:
+    """The forwarding rule's pattern: the triggers' selectors, or Snapback's own member alarms."""
+    return {"$or": [forwarded_selectors(), member_alarm_pattern()]}
+
+
 class MemberResources(Construct):
     """Forwarders (every Region) and the remediator role (home Region only: IAM is global)."""
 
@@ -52,9 +73,12 @@ class MemberResources(Construct):
         stack = cdk.Stack.of(self)
         bus_arn = central_bus_arn(config, stack.partition)
 
+        # A fixed name, so the SCP guardrails protect it (`role/snapback-*`, issue 12 item 7); one per
+        # Region because IAM names are global and the StackSet deploys this template in every Region.
         forward_role = iam.Role(
             self,
             "ForwardRole",
+            role_name=cdk.Fn.join("-", [FORWARDER_ROLE_PREFIX, cdk.Aws.REGION]),
             assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
             description="Lets EventBridge put this account's security events on Snapback's central bus",
             inline_policies={
@@ -64,9 +88,14 @@ class MemberResources(Construct):
             },
         )
         # Events the central bus refused after a day of retries land here, in the member account.
+        # SSE-SQS, not a customer managed key: EventBridge delivers to an SSE-SQS DLQ with nothing more
+        # than the queue policy below, while a KMS-encrypted DLQ needs a key policy grant for
+        # events.amazonaws.com (EventBridge User Guide, "Using dead-letter queues", eb-rule-dlq.html;
+        # SQS SSE: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-server-side-encryption.html).
         dlq = sqs.Queue(
             self,
             "ForwardDLQ",
+            queue_name=cdk.Fn.join("-", [FORWARD_DLQ_PREFIX, cdk.Aws.REGION]),
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
@@ -74,11 +103,11 @@ class MemberResources(Construct):
         rule = events.CfnRule(
             self,
             "Forward",
-            name="snapback-forward",  # fixed: the SCP guardrails protect rules named snapback-*
+            name=FORWARD_RULE_NAME,  # fixed: the SCP guardrails protect rules named snapback-*
             description="Snapback: forward the events the registered remediations listen to",
             event_bus_name="default",
             state="ENABLED",
-            event_pattern=forwarded_selectors(),
+            event_pattern=forwarded_pattern(),
             targets=[
                 events.CfnRule.TargetProperty(
                     id="snapback-central-bus",
@@ -104,6 +133,34 @@ class MemberResources(Construct):
             "SQS3",
             "This queue is itself the dead-letter queue of the forwarding rule; a DLQ of a DLQ would only move the problem",
         )
+        # Member-side alarms (issue 12 item 7): their state changes are AWS events on this account's
+        # default bus, which the forwarding rule above sends to the central bus, where a rule pages the
+        # alerts topic. If the forwarder itself is broken they cannot arrive: `snapback doctor` checks
+        # every account's forwarder, and the SCP guardrails keep member admins from breaking it.
+        rule_dims = {"RuleName": FORWARD_RULE_NAME}
+        for cid, metric, dims, stat in (
+            ("ForwardDLQDepth", "ApproximateNumberOfMessagesVisible", None, "Maximum"),
+            ("ForwardFailed", "FailedInvocations", rule_dims, "Sum"),
+            ("ForwardDLQFailed", "InvocationsFailedToBeSentToDlq", rule_dims, "Sum"),
+        ):
+            namespace = "AWS/SQS" if dims is None else "AWS/Events"
+            cloudwatch.Alarm(
+                self,
+                cid,
+                alarm_name=cdk.Fn.join("-", [MEMBER_ALARM_PREFIX, cid, cdk.Aws.REGION]),
+                alarm_description=f"Snapback member forwarder: {metric} > 0; run `snapback doctor` and read the forward DLQ",
+                metric=cloudwatch.Metric(
+                    namespace=namespace,
+                    metric_name=metric,
+                    dimensions_map=dims or {"QueueName": dlq.queue_name},
+                    statistic=stat,
+                    period=cdk.Duration.minutes(5),
+                ),
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
 
         home = cdk.CfnCondition(self, "IsHomeRegion", expression=cdk.Fn.condition_equals(cdk.Aws.REGION, config.home_region))
         trust = trust_policy(member_caller_arns(config.security_account, stack.partition))

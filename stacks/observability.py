@@ -10,7 +10,8 @@ What is watched, and why:
 - every Lambda function: `Errors` > 0 and `Throttles` > 0 (two standard alarms);
 - every terminal queue (one without a dead-letter queue of its own: the rule DLQ, the failure
   queue, the Slack DLQ - cdk-nag SQS3 makes every other queue have one): messages visible > 0;
-- every EventBridge rule: `FailedInvocations` > 0, with `EventBusName` and `RuleName` for rules on
+- every EventBridge rule: `FailedInvocations` > 0 and `InvocationsFailedToBeSentToDlq` > 0, with
+  `EventBusName` and `RuleName` for rules on
   a custom bus and `RuleName` alone on the default bus (the AWS/Events dimensions);
 - `BreakerTrips` and `SweepErrors` in namespace `Snapback`, emitted without dimensions of their
   own; but Powertools adds `service` = `POWERTOOLS_SERVICE_NAME` to every metric it emits, so each
@@ -126,6 +127,21 @@ def observe(stack: cdk.Stack, topic: sns.ITopic, services: tuple[str, ...] = SER
                 "`snapback redrive --queue <rule DLQ name>`.",
             )
         )
+    for rule in rules:
+        # Delivery to the DLQ itself can fail (queue policy, encryption, deleted queue): the event is
+        # then lost with no trace but this metric (EventBridge User Guide, eb-rule-dlq.html, metrics
+        # InvocationsSentToDlq / InvocationsFailedToBeSentToDlq; issue 12 item 9).
+        alarms.append(
+            _alarm(
+                scope,
+                f"DlqFailed{_cid(rule.name)}",
+                f"rule-dlq-failed-{rule.name}",
+                _rule_metric(rule, "InvocationsFailedToBeSentToDlq"),
+                f"EventBridge rule {rule.name} could not put failed events into its dead-letter queue "
+                "(InvocationsFailedToBeSentToDlq): those events are lost. Check the DLQ exists and its queue policy admits "
+                "events.amazonaws.com for this rule, then run `snapback doctor` and let the next sweep catch up.",
+            )
+        )
     for metric_name, runbook in CUSTOM_METRICS.items():
         alarms.append(_alarm(scope, metric_name, metric_name, custom_metric(metric_name, services), runbook))
     for alarm in alarms:
@@ -238,9 +254,10 @@ def _rule_metric(rule: Rule, metric_name: str) -> cw.Metric:
 def _function_runbook(fn: Function, metric_name: str, what: str) -> str:
     if metric_name == "Throttles":
         return (
-            f"Snapback function {fn.name} {what}: more events than its reserved concurrency. Lambda retries throttled "
+            f"Snapback function {fn.name} {what}: more events than the account's (or its reserved) concurrency. Lambda retries throttled "
             "asynchronous events for up to the maximum event age, then sends them to the failure queue. Look for a burst "
-            "or a loop in the Outcome metrics of the dashboard; if the load is legitimate, raise the reserved concurrency; "
+            "or a loop in the Outcome metrics of the dashboard; if the load is legitimate, raise the account's Lambda concurrency "
+            "quota (docs/DEPLOY.md); "
             "then `snapback redrive --queue <failure queue name>`."
         )
     return (

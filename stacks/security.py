@@ -35,8 +35,8 @@ from constructs import Construct
 from snapback import registry
 from snapback.config import Config
 from snapback.member_role import CUSTOM_ACTIONS_ROLE, SWEEP_ROLE, remediator_role_name
-from stacks.layers import ARCHITECTURE, RUNTIME, RUNTIME_REASON, powertools_layer_arn, runtime_library_layer
-from stacks.member import CENTRAL_BUS_NAME
+from stacks.layers import ARCHITECTURE, RUNTIME, RUNTIME_REASON, powertools_layer, runtime_library_layer
+from stacks.member import CENTRAL_BUS_NAME, member_alarm_pattern
 from stacks.nag import acknowledge
 from stacks.observability import observe
 
@@ -46,6 +46,20 @@ TOPIC_NAME = "snapback-alerts"
 ORG_READER_ROLE = "snapback-org-reader"
 # Remediations that walk many resources (instance isolation: snapshots, ENIs, ASG) get more time.
 SLOW = {"ec2_isolate_instance": 300}
+# Lambda: "The total size of all environment variables doesn't exceed 4 KB"
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). Tokens (ARNs, names) are
+# counted at this generous length, so a config that fits here fits when deployed.
+LAMBDA_ENV_MAX_BYTES = 4096
+TOKEN_ESTIMATE = 160
+# Lambda keeps 100 of the account's concurrency unreserved: "Lambda requires at least 100 units of
+# unreserved concurrency" and new accounts may have a quota as low as 10
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html and gettingstarted-limits.html).
+# So Snapback reserves nothing unless the operator states the account's quota (CDK context
+# `snapback:concurrency_quota`) and a per-function reservation (`snapback:reserved_concurrency`).
+UNRESERVED_MINIMUM = 100
+CUSTOM_ACTIONS_RULE = "snapback-custom-actions"
+SWEEP_RULE = "snapback-sweep"
+MEMBER_ALARMS_RULE = "snapback-member-alarms"
 CUSTOM_ACTIONS = (
     ("SnapbackRemediate", "Snapback: remediate", "Run Snapback's remediation now (approval of a notify-mode finding)"),
     ("SnapbackUndo", "Snapback: undo", "Undo what Snapback did for this finding, from its audit record"),
@@ -54,6 +68,42 @@ CUSTOM_ACTIONS = (
 
 def org_reader_role_arn(config: Config, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{config.management_account}:role/{ORG_READER_ROLE}"
+
+
+def reserved_concurrency(context: Any, functions: int) -> int | None:
+    """The per-function reservation from CDK context, validated against the stated account quota.
+
+    Default (no context): None, no reservation, so a new account with a quota of 10 can deploy.
+    With `snapback:reserved_concurrency` N, `snapback:concurrency_quota` Q must be given and
+    N * functions <= Q - 100, or synth stops naming the fix.
+    """
+    raw = context("snapback:reserved_concurrency")
+    if raw in (None, "", 0, "0"):
+        return None
+    quota_raw = context("snapback:concurrency_quota")
+    try:
+        each, quota = int(raw), int(quota_raw)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "context snapback:reserved_concurrency needs snapback:concurrency_quota (the account's Lambda concurrent "
+            "executions quota, Service Quotas L-B99A9384); fix: pass both as integers or neither"
+        ) from None
+    total = each * functions
+    if each < 1 or total > quota - UNRESERVED_MINIMUM:
+        raise ValueError(
+            f"reserved concurrency {each} x {functions} functions = {total} leaves less than {UNRESERVED_MINIMUM} of the "
+            f"quota {quota} unreserved; fix: lower snapback:reserved_concurrency or raise the quota first"
+        )
+    return each
+
+
+def environment_size(environment: dict[str, Any], resolve: Any = None) -> int:
+    """Bytes of a function's environment as Lambda counts them (keys and values), tokens at TOKEN_ESTIMATE."""
+    total = 0
+    for key, value in environment.items():
+        text = str(value)
+        total += len(key.encode()) + (TOKEN_ESTIMATE if cdk.Token.is_unresolved(text) else len(text.encode()))
+    return total
 
 
 class SecurityAccountStack(cdk.Stack):
@@ -65,17 +115,22 @@ class SecurityAccountStack(cdk.Stack):
         self.table = self._table()
         self.topic = self._topic()
         self.chat_topic = self._chatbot()
-        self.rule_dlq = self._queue("RuleDLQ", "Events a rule could not deliver to its function after retries")
+        self.rule_dlq = self._rule_dlq()
         self.failures = self._queue("Failures", "Failed invocations and FAILED outcomes; `snapback redrive` replays them")
         self.layers = [
             runtime_library_layer(self, "RuntimeLibrary", ROOT / "layers"),
-            lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(config.home_region)),
+            powertools_layer(self, "Powertools"),
         ]
+        self.concurrency = reserved_concurrency(
+            self.node.try_get_context,
+            len(registry.all_remediations()) + 2,  # + custom actions and the sweep
+        )
         self.functions = {r.name: self._remediation(r) for r in registry.all_remediations()}
         self._custom_actions()
         self.sweep = self._sweep()
         if config.notifications.slack_webhook_secret:
             self._slack_notifier(config.notifications.slack_webhook_secret)
+        self._member_alarms()
         self._stack_set(member_template)
         # Keep this last: it alarms on every function, queue and rule it finds in the stack.
         self.dashboard = observe(self, self.topic)
@@ -90,7 +145,11 @@ class SecurityAccountStack(cdk.Stack):
             enable_key_rotation=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        # Services that write to the encrypted topic and queues on Snapback's behalf.
+        # Services that write to the encrypted topic and queues on Snapback's behalf: EventBridge (the
+        # member-alarms rule targets the topic), CloudWatch (alarm actions), SNS (the Slack queue's
+        # subscription). `aws:SourceAccount` against the confused deputy, as the SNS developer guide
+        # documents for AWS service publishers (sns-key-management.html). The EventBridge DLQs use SSE-SQS
+        # and need no key grant at all (issue 12 item 9).
         for service in ("events.amazonaws.com", "cloudwatch.amazonaws.com", "sns.amazonaws.com"):
             key.add_to_resource_policy(
                 iam.PolicyStatement(
@@ -171,6 +230,75 @@ class SecurityAccountStack(cdk.Stack):
         )
         return topic
 
+    def _rule_dlq(self) -> sqs.Queue:
+        """The dead-letter queue of every EventBridge rule target in this stack.
+
+        SSE-SQS: EventBridge's DLQ delivery needs only the queue policy (no KMS key policy grant,
+        whose conditions for target DLQs AWS does not document; eb-rule-dlq.html). One statement admits
+        every Snapback rule of this account and Region by ARN pattern: an SQS policy holds at most 20
+        statements (SQS quotas, "Policy ... Statements: 20",
+        https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-policies.html),
+        and one statement per rule overflowed at 25 rules (issue 12 item 1).
+        """
+        queue = sqs.Queue(
+            self,
+            "RuleDLQ",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        rules = f"arn:{self.partition}:events:{self.region}:{self.account}:rule"
+        queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="SnapbackRulesOnly",
+                actions=["sqs:SendMessage"],
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                resources=[queue.queue_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": [f"{rules}/{CENTRAL_BUS_NAME}/snapback-*", f"{rules}/snapback-*"]},
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                },
+            )
+        )
+        acknowledge(queue, "SQS3", "This queue is the rules' dead-letter queue itself; it is redriven, not re-dead-lettered")
+        return queue
+
+    def _rule(
+        self,
+        construct_id: str,
+        name: str,
+        function: lambda_.IFunction,
+        *,
+        description: str,
+        bus: str | None = None,
+        pattern: dict[str, Any] | None = None,
+        schedule: str | None = None,
+        enabled: bool = True,
+    ) -> events.CfnRule:
+        """A named rule (the SCP protects `rule/snapback-*` and `rule/snapback/*`) with retries and the DLQ."""
+        rule = events.CfnRule(
+            self,
+            construct_id,
+            name=name,
+            description=description[:512],
+            event_bus_name=bus,
+            state="ENABLED" if enabled else "DISABLED",
+            event_pattern=pattern,
+            schedule_expression=schedule,
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id=name[:64],
+                    arn=function.function_arn,
+                    retry_policy=events.CfnRule.RetryPolicyProperty(maximum_event_age_in_seconds=21600, maximum_retry_attempts=8),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.rule_dlq.queue_arn),
+                )
+            ],
+        )
+        function.add_permission(
+            f"{construct_id}Invoke", principal=iam.ServicePrincipal("events.amazonaws.com"), source_arn=rule.attr_arn
+        )
+        return rule
+
     def _queue(self, construct_id: str, purpose: str) -> sqs.Queue:
         queue = sqs.Queue(
             self,
@@ -184,7 +312,9 @@ class SecurityAccountStack(cdk.Stack):
         return queue
 
     # -- one function per remediation ------------------------------------------------------------
-    def _function_role(self, construct_id: str, role_name: str, log_group: logs.LogGroup) -> iam.Role:
+    def _function_role(
+        self, construct_id: str, role_name: str, log_group: logs.LogGroup, *, enters_members: bool = True
+    ) -> iam.Role:
         role = iam.Role(
             self,
             construct_id,
@@ -202,25 +332,33 @@ class SecurityAccountStack(cdk.Stack):
         self.failures.grant_send_messages(role)
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="AssumeMemberRole",
-                actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
-                resources=[
-                    f"arn:{self.partition}:iam::*:role/{self.config.member_role_name}",
-                    org_reader_role_arn(self.config, self.partition),
-                ],
+                sid="ReadOrganization",
+                actions=["sts:AssumeRole"],
+                resources=[org_reader_role_arn(self.config, self.partition)],
             )
         )
-        acknowledge(
-            role,
-            "IAM5",
-            "Member accounts join the organization at any time; the member role's trust pins this exact role ARN and "
-            "requires a SourceIdentity, so the wildcard is the account id only",
-            f"Resource::arn:<AWS::Partition>:iam::*:role/{self.config.member_role_name}",
-        )
+        if enters_members:
+            # Only functions whose remediation declares member permissions (issue 12 item 6): the root
+            # alert's role cannot enter a member account at all.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AssumeMemberRole",
+                    actions=["sts:AssumeRole", "sts:SetSourceIdentity"],
+                    resources=[f"arn:{self.partition}:iam::*:role/{self.config.member_role_name}"],
+                )
+            )
+            acknowledge(
+                role,
+                "IAM5",
+                "Member accounts join the organization at any time; the member role's trust pins this exact role ARN and "
+                "requires a SourceIdentity, so the wildcard is the account id only",
+                f"Resource::arn:<AWS::Partition>:iam::*:role/{self.config.member_role_name}",
+            )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="SecurityHubFindings",
-                actions=["securityhub:BatchImportFindings", "securityhub:BatchUpdateFindings"],
+                # BatchImportFindings is authorized on the product resource only (statement below).
+                actions=["securityhub:BatchUpdateFindings"],
                 resources=[f"arn:{self.partition}:securityhub:{self.region}:{self.account}:hub/default"],
             )
         )
@@ -270,27 +408,44 @@ class SecurityAccountStack(cdk.Stack):
             role=role,
             log_group=log_group,
             memory_size=kwargs.pop("memory_size", 256),
-            environment={
-                "SNAPBACK_CONFIG": self.config.to_json(),
-                "SNAPBACK_TABLE": self.table.table_name,
-                "SNAPBACK_TOPIC_ARN": self.topic.topic_arn,
-                "SNAPBACK_DLQ_URL": self.failures.queue_url,
-                "SNAPBACK_ORG_READER_ROLE_ARN": org_reader_role_arn(self.config, self.partition),
-                **({"SNAPBACK_CHAT_TOPIC_ARN": self.chat_topic.topic_arn} if self.chat_topic is not None else {}),
-                "POWERTOOLS_SERVICE_NAME": "snapback",
-                "POWERTOOLS_METRICS_NAMESPACE": "Snapback",
-                **environment,
-            },
+            reserved_concurrent_executions=self.concurrency,
+            environment=self._checked_environment(
+                construct_id,
+                {
+                    "SNAPBACK_CONFIG": self.config.to_json(),
+                    "SNAPBACK_TABLE": self.table.table_name,
+                    "SNAPBACK_TOPIC_ARN": self.topic.topic_arn,
+                    "SNAPBACK_DLQ_URL": self.failures.queue_url,
+                    "SNAPBACK_ORG_READER_ROLE_ARN": org_reader_role_arn(self.config, self.partition),
+                    **({"SNAPBACK_CHAT_TOPIC_ARN": self.chat_topic.topic_arn} if self.chat_topic is not None else {}),
+                    "POWERTOOLS_SERVICE_NAME": "snapback",
+                    "POWERTOOLS_METRICS_NAMESPACE": "Snapback",
+                    **environment,
+                },
+            ),
             **kwargs,
         )
         acknowledge(function, "L1", RUNTIME_REASON)
         return function
 
+    @staticmethod
+    def _checked_environment(construct_id: str, environment: dict[str, str]) -> dict[str, str]:
+        """Stop synth before Lambda's 4 KB environment limit (the config grows with exemptions, item 12)."""
+        size = environment_size(environment)
+        if size > LAMBDA_ENV_MAX_BYTES:
+            raise ValueError(
+                f"{construct_id}: the Lambda environment would be about {size} bytes, over Lambda's {LAMBDA_ENV_MAX_BYTES}; "
+                "SNAPBACK_CONFIG is most of it. fix: merge exemptions (one entry with several resource patterns), drop "
+                "expired ones, or shorten reasons"
+            )
+        return environment
+
     def _remediation(self, remediation: Any) -> lambda_.Function:
         name = remediation.name
         cid = "".join(part.title() for part in name.split("_"))
         log_group = self._log_group(f"{cid}Logs")
-        role = self._function_role(f"{cid}Role", remediator_role_name(name), log_group)
+        enters = bool(registry.permissions_of(name))
+        role = self._function_role(f"{cid}Role", remediator_role_name(name), log_group, enters_members=enters)
         function = self._function(
             cid,
             asset="remediate",
@@ -299,41 +454,18 @@ class SecurityAccountStack(cdk.Stack):
             description=f"Snapback remediation {name}: {remediation.summary}"[:256],
             environment={"SNAPBACK_REMEDIATION": name},
             timeout=cdk.Duration.seconds(SLOW.get(name, 60)),
-            reserved_concurrent_executions=10,
             retry_attempts=2,
             max_event_age=cdk.Duration.hours(6),
             on_failure=destinations.SqsDestination(self.failures),
         )
         for trigger in remediation.triggers:
-            rule = events.CfnRule(
-                self,
+            self._rule(
                 f"{cid}{''.join(p.title() for p in trigger.id.split('_'))}Rule",
-                name=f"snapback-{name.replace('_', '-')}-{trigger.id}"[:64],
-                description=f"Snapback {name}: {trigger.description}"[:512],
-                event_bus_name=self.bus.event_bus_name,
-                state="ENABLED",
-                event_pattern=dict(trigger.pattern),
-                targets=[
-                    events.CfnRule.TargetProperty(
-                        id=name[:64],
-                        arn=function.function_arn,
-                        retry_policy=events.CfnRule.RetryPolicyProperty(
-                            maximum_event_age_in_seconds=21600, maximum_retry_attempts=8
-                        ),
-                        dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.rule_dlq.queue_arn),
-                    )
-                ],
-            )
-            function.add_permission(
-                f"{rule.node.id}Invoke", principal=iam.ServicePrincipal("events.amazonaws.com"), source_arn=rule.attr_arn
-            )
-            self.rule_dlq.add_to_resource_policy(
-                iam.PolicyStatement(
-                    actions=["sqs:SendMessage"],
-                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                    resources=[self.rule_dlq.queue_arn],
-                    conditions={"ArnEquals": {"aws:SourceArn": rule.attr_arn}},
-                )
+                registry.rule_name(name, trigger.id),
+                function,
+                description=f"Snapback {name}: {trigger.description}",
+                bus=self.bus.event_bus_name,
+                pattern=dict(trigger.pattern),
             )
         return function
 
@@ -349,11 +481,14 @@ class SecurityAccountStack(cdk.Stack):
             description="Snapback: Security Hub custom actions (remediate = approval, undo)",
             environment={},
             timeout=cdk.Duration.seconds(300),
-            reserved_concurrent_executions=2,
             retry_attempts=0,
             on_failure=destinations.SqsDestination(self.failures),
         )
         arns = []
+        # CreateActionTarget and DeleteActionTarget are authorized on the `hub` resource type, not on the
+        # action target (Service Authorization Reference, AWS Security Hub: CreateActionTarget -> hub,
+        # arn:${Partition}:securityhub:${Region}:${Account}:hub/default); issue 12 item 2.
+        hub = f"arn:{self.partition}:securityhub:{self.region}:{self.account}:hub/default"
         for action_id, name, description in CUSTOM_ACTIONS:
             target = cr.AwsCustomResource(
                 self,
@@ -373,9 +508,7 @@ class SecurityAccountStack(cdk.Stack):
                     [
                         iam.PolicyStatement(
                             actions=["securityhub:CreateActionTarget", "securityhub:DeleteActionTarget"],
-                            resources=[
-                                f"arn:{self.partition}:securityhub:{self.region}:{self.account}:action/custom/{action_id}"
-                            ],
+                            resources=[hub],
                         )
                     ]
                 ),
@@ -391,15 +524,13 @@ class SecurityAccountStack(cdk.Stack):
             "deploy time; its managed policy grants writing its own logs",
             "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
         )
-        rule = events.Rule(
-            self,
+        self._rule(
             "CustomActionsRule",
+            CUSTOM_ACTIONS_RULE,
+            function,
             description="Snapback: Security Hub custom actions Remediate and Undo",
-            event_pattern=events.EventPattern(
-                source=["aws.securityhub"], detail_type=["Security Hub Findings - Custom Action"], resources=arns
-            ),
+            pattern={"source": ["aws.securityhub"], "detail-type": ["Security Hub Findings - Custom Action"], "resources": arns},
         )
-        rule.add_target(_lambda_target(function, self.rule_dlq))
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="AssumeRemediationRoles",
@@ -433,22 +564,52 @@ class SecurityAccountStack(cdk.Stack):
             environment={},
             memory_size=512,
             timeout=cdk.Duration.seconds(900),
-            # the schedule plus up to 4 batches at once (more wait in Lambda's queue); each is paced per account
-            reserved_concurrent_executions=5,
             retry_attempts=0,  # the next scheduled sweep is the retry
             max_event_age=cdk.Duration.hours(1),
             on_failure=destinations.SqsDestination(self.failures),
         )
-        rule = events.Rule(
-            self,
+        self._rule(
             "SweepSchedule",
-            rule_name="snapback-sweep",
+            SWEEP_RULE,
+            function,
             description=f"Snapback: reconciliation sweep, {settings.schedule}",
-            schedule=events.Schedule.expression(settings.schedule),
+            schedule=settings.schedule,
             enabled=settings.enabled,
         )
-        rule.add_target(_lambda_target(function, self.rule_dlq))
         return function
+
+    # -- member-side alarms arrive as forwarded events ----------------------------------------------
+    def _member_alarms(self) -> None:
+        """Page the alerts topic when a member forwarder's alarm fires (forwarded to the central bus)."""
+        rule = events.CfnRule(
+            self,
+            "MemberAlarmsRule",
+            name=MEMBER_ALARMS_RULE,
+            description="Snapback: a member account's forwarder alarm (DLQ, failed or undeliverable events)",
+            event_bus_name=self.bus.event_bus_name,
+            state="ENABLED",
+            event_pattern=member_alarm_pattern(),
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="alerts-topic",
+                    arn=self.topic.topic_arn,
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_event_age_in_seconds=86400, maximum_retry_attempts=185
+                    ),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.rule_dlq.queue_arn),
+                )
+            ],
+        )
+        # EventBridge publishes to an SNS target under the topic policy (eb-use-resource-based.html#eb-sns-permissions).
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="MemberAlarmsRule",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.attr_arn}},
+            )
+        )
 
     # -- Slack ------------------------------------------------------------------------------------
     def _slack_notifier(self, secret_name: str) -> None:
@@ -494,13 +655,20 @@ class SecurityAccountStack(cdk.Stack):
             description="Snapback: Block Kit messages to Slack, paced and digested",
             timeout=cdk.Duration.seconds(60),
             memory_size=256,
-            reserved_concurrent_executions=1,
             environment={"SNAPBACK_SLACK_SECRET": secret.secret_arn, "POWERTOOLS_SERVICE_NAME": "snapback-notifier"},
         )
         acknowledge(function, "L1", RUNTIME_REASON)
         function.add_event_source(
             sources.SqsEventSource(
-                queue, batch_size=50, max_batching_window=cdk.Duration.seconds(20), report_batch_item_failures=False
+                queue,
+                batch_size=50,
+                max_batching_window=cdk.Duration.seconds(20),
+                report_batch_item_failures=False,
+                # The event source mapping's own cap, not reserved concurrency: a reservation of 1 behind
+                # an SQS mapping throttles the poller's invocations, and throttled batches count as
+                # receives until they land in the DLQ (issue 12 item 10). 2 is the smallest allowed value
+                # (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html#events-sqs-max-concurrency).
+                max_concurrency=2,
             )
         )
 
@@ -535,12 +703,6 @@ class SecurityAccountStack(cdk.Stack):
                 stack_set.node.add_dependency(function.role)
         # The sweep's and the custom actions' roles are in the member trust too.
         stack_set.node.add_dependency(self.node.find_child("SweepRole"), self.node.find_child("CustomActionsRole"))
-
-
-def _lambda_target(function: lambda_.IFunction, dlq: sqs.IQueue) -> events.IRuleTarget:
-    from aws_cdk import aws_events_targets as targets
-
-    return targets.LambdaFunction(function, dead_letter_queue=dlq, retry_attempts=8, max_event_age=cdk.Duration.hours(6))
 
 
 def member_template_body(template: dict[str, Any]) -> str:

@@ -96,6 +96,19 @@ def source_identity(remediation: str) -> str:
     return _SOURCE_IDENTITY.sub("-", f"snapback@{remediation}")[:64]
 
 
+def _session_policy(remediation: str) -> str:
+    """The registry's session policy for `remediation`; fail closed for a name that declares nothing."""
+    from snapback.member_role import session_policy_json  # the registry loads remediations: not at import
+
+    try:
+        policy = session_policy_json(remediation)
+    except KeyError as err:
+        raise PermanentError(f"no remediation named {remediation!r}: no member session without its permissions") from err
+    if policy is None:
+        raise PermanentError(f"{remediation} declares no member permissions: it never enters a member account")
+    return policy
+
+
 @dataclass
 class _Credentials:
     values: dict[str, str]
@@ -155,12 +168,17 @@ class Clients:
             return cached.values
         role_arn = f"arn:{self.partition}:iam::{account}:role/{self.member_role_name}"
         identity = source_identity(remediation)
+        # The member role is the union of every remediation's permissions; this session gets only this
+        # remediation's (a session policy narrows, never widens: the session's permissions are the
+        # intersection, https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session).
+        policy = _session_policy(remediation)
         try:
             response = self.client("sts").assume_role(
                 RoleArn=role_arn,
                 RoleSessionName=identity.replace("@", "-"),
                 SourceIdentity=identity,
                 DurationSeconds=900,
+                Policy=policy,
             )
         except (ClientError, BotoCoreError) as err:
             raise classify(err) from err

@@ -70,3 +70,36 @@ def member_permissions() -> list[str]:
 def swept() -> list[type[Remediation]]:
     """The remediations with an invariant the reconciliation sweep checks."""
     return [r for r in all_remediations() if r.sweep_scope is not None]
+
+
+# Services a remediation passes roles to, by name, for remediations that declare `iam:PassRole`
+# without a `pass_role_to` class attribute of their own (the attribute, beside the code, wins).
+# `iam:PassRole` is only ever granted with an `iam:PassedToService` condition
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html).
+_PASS_ROLE_TO: dict[str, tuple[str, ...]] = {
+    # PutConfigurationRecorder passes the recorder's role to AWS Config.
+    "config_recorder_restore": ("config.amazonaws.com",),
+}
+
+
+def permissions_of(name: str) -> list[str]:
+    """The IAM actions one remediation declares, for its events and for the sweep (its session policy)."""
+    remediation = get(name)
+    return sorted({*remediation.permissions, *remediation.sweep_permissions})
+
+
+def passed_to_services(name: str) -> tuple[str, ...]:
+    """The services one remediation passes roles to (`iam:PassedToService` values); () if it passes none."""
+    remediation = get(name)
+    declared = getattr(remediation, "pass_role_to", None)
+    return tuple(declared) if declared else _PASS_ROLE_TO.get(name, ())
+
+
+def acting() -> list[type[Remediation]]:
+    """The remediations that act in member accounts (an alert-only one declares no permission at all)."""
+    return [r for r in all_remediations() if permissions_of(r.name)]
+
+
+def rule_name(name: str, trigger_id: str) -> str:
+    """The central-bus rule of one trigger (the stacks create it, `snapback doctor` looks for it)."""
+    return f"snapback-{name.replace('_', '-')}-{trigger_id}"[:64]

@@ -221,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_sweep.add_argument("--dry-run", action="store_true", help="list the violations; decide, change and record nothing")
     p_sweep.add_argument("--org-reader-role", help="role ARN to assume for listing the organization's accounts")
     p_sweep.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p_doctor = sub.add_parser("doctor", help="check a real deployment end to end; print what is missing and the fix")
+    p_doctor.add_argument("--role", default="OrganizationAccountAccessRole", help="role to read each account with")
     sub.add_parser("status", help="open breakers and the latest decisions")
     sub.add_parser("remediations", help="list the registry")
     args = parser.parse_args(argv)
@@ -247,6 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
+    if args.command == "doctor":
+        from snapback_ops.doctor import main as doctor
+
+        return doctor(config, args.role)
     if args.command == "backtest":
         from snapback_ops.backtest import backtest, render_table
 

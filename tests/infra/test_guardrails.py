@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from stacks.guardrails import SCP_MAX_CHARS, minified, scp_document, trusted_principals
+from stacks.guardrails import SCP_MAX_CHARS, deployers, minified, operators, scp_document
 from tests.infra.test_stacks import CONFIG, out, resources, template  # noqa: F401 - the session synth fixture
 
 REQUIRED = {
@@ -27,14 +27,18 @@ REQUIRED = {
 
 
 def test_the_policy_denies_what_it_must_and_every_statement_excepts_snapback():
-    document = scp_document(["arn:aws:iam::*:role/BreakGlass*"])
+    extra = ["arn:aws:iam::*:role/BreakGlass*"]
+    document = scp_document(extra, security_account=CONFIG.security_account)
     statements = document["Statement"]
     denied = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
     assert REQUIRED <= denied
     assert all(s["Effect"] == "Deny" for s in statements)
-    for statement in statements:
+    allowed = (deployers(CONFIG.security_account, extra), operators(CONFIG.security_account, extra))
+    for statement in statements[:-1]:
         excepted = statement["Condition"]["ArnNotLike"]["aws:PrincipalARN"]
-        assert excepted == trusted_principals(["arn:aws:iam::*:role/BreakGlass*"]), statement["Sid"]
+        assert excepted in allowed, statement["Sid"]
+        # no exception names a role pattern a member admin could create (item 5)
+        assert all(":iam::*:role/snapback-*" not in p for p in excepted), statement["Sid"]
     (root,) = [s for s in statements if s["Sid"] == "DenyRootUserInMembers"]
     assert root["Condition"]["StringLike"] == {"aws:PrincipalArn": ["arn:*:iam::*:root"]}
 
@@ -68,7 +72,9 @@ def test_the_management_stack_attaches_it_to_the_target_ous_when_enabled(out):  
     props = policy["Properties"]
     assert props["Type"] == "SERVICE_CONTROL_POLICY"
     assert props["TargetIds"] == list(CONFIG.guardrails.target_ous or CONFIG.target_ous)
-    assert props["Content"] == scp_document(CONFIG.guardrails.exempt_principals)
+    assert props["Content"] == scp_document(
+        CONFIG.guardrails.exempt_principals, security_account=CONFIG.security_account, member_role=CONFIG.member_role_name
+    )
 
 
 @pytest.mark.parametrize("stack", ["SnapbackMember", "SnapbackSecurityAccount"])
@@ -82,3 +88,4 @@ def test_snapback_tag_keys_are_protected():
     (tags,) = [s for s in scp_document()["Statement"] if s["Sid"] == "ProtectSnapbackTags"]
     assert tags["Condition"]["ForAnyValue:StringLike"] == {"aws:TagKeys": ["snapback:*"]}
     assert "ec2:DeleteTags" in tags["Action"] and "ec2:CreateTags" in tags["Action"]
+    assert "s3:PutBucketTagging" not in tags["Action"]  # it supports no aws:TagKeys: the condition never matched

@@ -95,6 +95,8 @@ def test_every_rule_has_a_failed_invocations_alarm_with_the_dimensions_of_its_bu
     rules = resources(tpl, "AWS::Events::Rule")
     failed = [dims for ns, name, dims in alarmed(tpl) if (ns, name) == ("AWS/Events", "FailedInvocations")]
     assert len(failed) == len(rules) >= 20
+    lost = [dims for ns, name, dims in alarmed(tpl) if (ns, name) == ("AWS/Events", "InvocationsFailedToBeSentToDlq")]
+    assert sorted(map(str, lost)) == sorted(map(str, failed))  # item 9: a DLQ that cannot be written pages too
     for logical_id, rule in rules.items():
         props = rule["Properties"]
         bus = props.get("EventBusName")
