@@ -103,6 +103,7 @@ class Tally:
     files: int = 0
     records: int = 0
     unreadable: list[str] = field(default_factory=list)
+    rejected_inputs: list[str] = field(default_factory=list)  # "<file>: <reason>", one per rejected record
     fired: Counter[tuple[str, str]] = field(default_factory=Counter)  # (remediation, account)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (remediation, outcome)
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)  # (remediation, reason)
@@ -141,6 +142,7 @@ class Tally:
             "remediations": per,
             "routed_nowhere": self.outcomes.get(("-", Outcome.SKIPPED.value), 0),
             "rejected": sum(n for (_, o), n in self.outcomes.items() if o == Outcome.REJECTED.value),
+            "rejected_inputs": self.rejected_inputs,
         }
 
 
@@ -168,7 +170,11 @@ def backtest(
             with _open(path) as stream:
                 for record in iter_records(stream):
                     tally.records += 1
-                    tally.add(runtime.process(record))
+                    if isinstance(record, dict) and ("Sns" in record or ("body" in record and "eventSource" in record)):
+                        record = {"Records": [record]}  # one SNS/SQS delivery of an event, not a CloudTrail record
+                    results = runtime.process(record)
+                    tally.add(results)
+                    tally.rejected_inputs += [f"{path}: {r.reason}"[:300] for r in results if r.outcome is Outcome.REJECTED]
                     if progress is not None and time.monotonic() - last > every:
                         last = time.monotonic()
                         print(
@@ -193,6 +199,8 @@ def render_table(summary: dict[str, Any]) -> str:
             lines.append(f"    account {account}: {n}")
         for reason, n in sorted(entry["not_fired"].items(), key=lambda kv: -kv[1]):
             lines.append(f"    not fired ({reason}): {n}")
+    for line in summary.get("rejected_inputs", [])[:20]:
+        lines.append(f"rejected: {line}")
     if summary["unreadable"]:
         lines.append("\nunreadable: " + "; ".join(summary["unreadable"][:10]))
     return "\n".join(lines)
