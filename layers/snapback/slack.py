@@ -217,6 +217,8 @@ VIEWS = {
     "FAILED": View("Action needed: not fixed", "#D40E0D", ":red_circle:", "Tried", True),
     "NOTIFIED": View("Action needed: approve or exempt", "#E8912D", ":large_orange_circle:", "Would do", True),
     "BREAKER": View("Action needed: breaker open, not fixed", "#D40E0D", ":rotating_light:", "Would do", True),
+    # NOTIFIED with nothing Snapback could do (alert-only remediations, e.g. root activity).
+    "ALERT": View("Action needed: check this activity", "#E8912D", ":rotating_light:", "Would do", True),
     "REMEDIATED": View("Fixed, nothing to do", "#2EB67D", ":white_check_mark:", "Done", False),
     "DRY_RUN": View("Would do (dry run), nothing changed", "#1D9BD1", ":test_tube:", "Would do", False),
     "EXEMPT": View("Exempt, left as is", "#9E9EA6", ":white_circle:", "Would do", False),
@@ -231,6 +233,8 @@ def view(message: Mapping[str, Any]) -> View:
     outcome = str(message.get("outcome") or "")
     if outcome == "NOTIFIED" and breaker_open(message):
         return VIEWS["BREAKER"]
+    if outcome == "NOTIFIED" and not message.get("actions"):
+        return VIEWS["ALERT"]
     return VIEWS.get(outcome, _OTHER)
 
 
@@ -266,6 +270,9 @@ def next_steps(message: Mapping[str, Any]) -> list[str]:
         steps.append(f"When it is safe: `snapback breaker reset {scope.group(1) if scope else 'SCOPE'}`")
         if audit:
             steps.append(f"Apply this one: `snapback approve {audit}`")
+    elif outcome == "NOTIFIED" and not message.get("actions"):
+        steps.append("Check it was expected (who, from where, when: below); if not, treat it as an incident")
+        steps.append("If it is expected and recurs: add an exemption with its reason to snapback.yaml")
     elif outcome == "NOTIFIED":
         if audit:
             steps.append(f"Apply: `snapback approve {audit}` (or the Security Hub action “Snapback: remediate”)")
