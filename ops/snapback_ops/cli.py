@@ -434,7 +434,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         if args.keep:
             from snapback_ops.demo import keep_running
 
-            return keep_running()
+            return keep_running(report_path=args.report)
         return run_demo(report_path=args.report)
     if args.command == "remediations":
         for r in registry.all_remediations():

@@ -575,15 +575,15 @@ def keep_running(report_path: str = "demo-report.json", out: Any = sys.stdout, r
 
     previous = signal.signal(signal.SIGTERM, stop)
     passed = False
-    print("Snapback playground: the demo, then its organization stays up (Ctrl-C stops it)\n", file=out)
+    print("Snapback playground: the demo, then its organization stays up until you press Ctrl-C\n", file=out)
     try:
         with local_aws() as endpoint:
             passed, org = _play(endpoint, report_path, out)
             exports = playground_exports(org, endpoint)
             audit = AuditLog(Clients(region=REGION, session=session_in(org.security)), TABLE)
             items = audit.scan(200)
-            undoable = next((i["audit_id"] for i in items if i.get("outcome") == "REMEDIATED" and i.get("undo")), "AUDIT_ID")
-            proposed = next((i["audit_id"] for i in items if i.get("outcome") == "NOTIFIED"), "AUDIT_ID")
+            undoable = next((i["audit_id"] for i in items if i.get("outcome") == "REMEDIATED" and i.get("undo")), None)
+            proposed = next((i["audit_id"] for i in items if i.get("outcome") == "NOTIFIED" and i.get("actions")), None)
             print("\nThe organization is still running. In another shell:\n", file=out)
             for key, value in exports.items():
                 print(f"export {key}={shlex.quote(value)}", file=out)
@@ -592,9 +592,9 @@ def keep_running(report_path: str = "demo-report.json", out: Any = sys.stdout, r
                 "\nthen try:\n"
                 "  snapback audit --since 1h\n"
                 f"  snapback audit --account {member} --json\n"
-                f"  snapback undo {undoable}\n"
-                f"  snapback approve {proposed}\n"
-                "  snapback sweep --dry-run\n"
+                + (f"  snapback undo {undoable}\n" if undoable else "")
+                + (f"  snapback approve {proposed}\n" if proposed else "")
+                + "  snapback sweep --dry-run\n"
                 "  snapback handle tests/data/public_events/c_s3/*.json\n"
                 "  snapback breaker\n"
                 "  snapback doctor\n"
