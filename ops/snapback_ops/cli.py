@@ -12,6 +12,7 @@ breaker           open blast-radius breakers; `breaker reset SCOPE` closes one
 status            open breakers and the latest decisions
 backtest PATH...  what would have fired on CloudTrail logs (no AWS calls)
 remediations      the registry: names, triggers, permissions
+docs              regenerate the README catalogue and snapback.schema.json (--check: exit 1 if stale)
 
 Global options (before or after the subcommand): --config PATH, --endpoint-url URL; --version.
 Real AWS needs credentials (a profile, SSO or environment variables) for the security account;
@@ -402,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_sweep.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     add("status", help="open breakers and the latest decisions")
     add("remediations", help="list the registry")
+    p_docs = add("docs", help="regenerate the README catalogue and snapback.schema.json from the registry")
+    p_docs.add_argument("--check", action="store_true", help="change nothing; exit 1 if either is stale")
     return parser
 
 
@@ -436,6 +439,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
             return keep_running(report_path=args.report)
         return run_demo(report_path=args.report)
+    if args.command == "docs":
+        from snapback_ops.docs import sync
+
+        stale = sync(check=args.check)
+        verb = "stale" if args.check else "rewritten"
+        print(f"{verb}: {', '.join(stale)}" if stale else "README.md catalogue and snapback.schema.json are up to date")
+        return EXIT_REJECTED if stale and args.check else EXIT_OK
     if args.command == "remediations":
         for r in registry.all_remediations():
             print(
