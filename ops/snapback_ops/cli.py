@@ -198,9 +198,10 @@ def _line(source: str, results: list[Result], member_role: str = "snapback-remed
     }
 
 
-def handle_files(runtime: Runtime, paths: Sequence[str], out: Any = sys.stdout) -> int:
+def handle_files(runtime: Runtime, paths: Sequence[str], out: Any = None) -> int:
     """One JSON line per input, in order; a bad file never stops the batch. Exit code: 0 when every
     input was handled, 1 when any was rejected, unreadable or FAILED, 3 on an internal error."""
+    out = out or sys.stdout  # looked up now: sys.stdout may have been replaced since import
     status = EXIT_OK
     for path in paths:
         text, problem = read_input(path)
@@ -287,8 +288,9 @@ def render_audit(items: Sequence[dict[str, Any]], width: int = 60) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def run_sweep(config: Config, args: argparse.Namespace, out: Any = sys.stdout) -> int:
+def run_sweep(config: Config, args: argparse.Namespace, out: Any = None) -> int:
     """`snapback sweep`: progress per account on stderr, then the summary; 1 if any check failed."""
+    out = out or sys.stdout
     from snapback.sweep import Sweeper
 
     unknown = sorted(set(args.region or ()) - set(config.regions))
