@@ -33,6 +33,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from snapback import registry
+from snapback.audit import AUDIT_INDEX_SORT_KEY, AUDIT_INDEXES
 from snapback.config import Config
 from snapback.member_role import CUSTOM_ACTIONS_ROLE, SWEEP_ROLE, remediator_role_name
 from stacks.layers import ARCHITECTURE, RUNTIME, RUNTIME_REASON, powertools_layer, runtime_library_layer
@@ -189,6 +190,15 @@ class SecurityAccountStack(cdk.Stack):
             encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.key),
             deletion_protection=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
+            # `snapback audit` queries these (newest first, paginated) instead of scanning the table.
+            global_secondary_indexes=[
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name=index,
+                    partition_key=dynamodb.Attribute(name=key, type=dynamodb.AttributeType.STRING),
+                    sort_key=dynamodb.Attribute(name=AUDIT_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING),
+                )
+                for index, key in AUDIT_INDEXES.items()
+            ],
         )
 
     def _topic(self) -> sns.Topic:

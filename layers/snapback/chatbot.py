@@ -4,7 +4,8 @@ Chatbot renders only its own schema, so Snapback publishes a second, chat-shaped
 notification to a dedicated topic that the Slack channel configuration subscribes to:
 `{"version": "1.0", "source": "custom", "content": {...}, "metadata": {...}}`, with the finding id
 as the thread id (a repeat on the same resource threads under the first message). The same
-redaction as the Slack notifier applies: no policy documents, no secrets, bounded lengths.
+redaction and the same on-call view as the Slack notifier apply: outcome first, the real commands,
+only what changed, no policy documents or secrets, bounded lengths.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from snapback.slack import EMOJI, _compact, console_links, scrub, truncate
+from snapback.slack import account_label, change_lines, console_links, diff_of, next_steps, problem, scrub, truncate, view
 
 TITLE_LIMIT = 250
 DESCRIPTION_LIMIT = 8000
@@ -26,28 +27,27 @@ def chat_message(message: Mapping[str, Any]) -> dict[str, Any]:
     facts = message.get("what_happened") or {}
     outcome, severity = str(message.get("outcome", "?")), str(message.get("severity", "MEDIUM"))
     resource = str(where.get("resource") or "-")
-    title = truncate(
-        scrub(f"{EMOJI.get(outcome, '')} [{severity}] {outcome}: {message.get('summary') or message.get('remediation')}").strip(),
-        TITLE_LIMIT,
-    )
+    shape = view(message)
+    title = truncate(scrub(f"{shape.emoji} {shape.headline} · {problem(message)}").strip(), TITLE_LIMIT)
     who = facts.get("actor") or "-"
     lines = [
+        f"*{shape.headline}* ({outcome}, {severity})",
         f"*What happened:* {scrub(str(facts.get('summary') or message.get('reason') or '-'))}",
         f"*Who:* `{scrub(str(who))}` from {facts.get('source_ip') or '-'}",
-        f"*Where:* account {where.get('account') or '-'}, {where.get('region') or '-'}, `{scrub(resource)}`",
+        f"*Where:* account {account_label(where)}, {where.get('region') or '-'}, `{scrub(resource)}`",
         f"*When:* {facts.get('event_time') or '-'}",
         f"*Snapback ({message.get('mode') or '-'}):* {scrub(str(message.get('reason') or '-'))}",
     ]
     actions = message.get("actions") or []
     if actions:
-        lines.append("*Actions:*\n" + "\n".join(f"• {scrub(str(a))}" for a in actions[:10]))
-    if message.get("before") not in (None, {}, []) or message.get("after") not in (None, {}, []):
-        lines.append(f"*Before → after:* `{_compact(message.get('before'), 400)}` → `{_compact(message.get('after'), 400)}`")
-    steps = []
-    if message.get("undo"):
-        steps.append(f"Undo: `{message['undo']}`")
-    if outcome in ("NOTIFIED", "DRY_RUN") and message.get("audit_id"):
-        steps.append(f"Approve: `snapback approve {message['audit_id']}` or the Security Hub action “Snapback: remediate”")
+        lines.append(f"*{shape.done_label}:*\n" + "\n".join(f"• {scrub(str(a))}" for a in actions[:10]))
+    diff = diff_of(message)
+    if diff:
+        lines.append(
+            "*Before → after:*\n"
+            + "\n".join(change_lines(diff, 3000)).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        )
+    steps = [s.replace("*", "") for s in next_steps(message)]
     steps += [f"{label}: {url}" for label, url in console_links(message)]
     return {
         "version": "1.0",

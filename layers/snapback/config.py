@@ -1,8 +1,9 @@
 """Snapback configuration: one file, `snapback.yaml`, validated once.
 
-Configuration flows one way: snapback.yaml -> `Config` (validated at synth time, with errors that
-name the field and the fix) -> the Lambda environment as JSON (`Config.to_json`) -> a frozen
-`Config` read once per cold start (`Config.from_env`). The Lambda path never imports YAML.
+Configuration flows one way: snapback.yaml -> the pydantic schema (`snapback.config_schema`, at
+synth time and in the CLI; errors name the field, the problem and the fix) -> `Config` -> the
+Lambda environment as JSON (`Config.to_json`) -> a frozen `Config` read once per cold start
+(`Config.from_env`). The Lambda path never imports YAML or pydantic: it trusts what synth validated.
 """
 
 from __future__ import annotations
@@ -23,15 +24,7 @@ MODES = ("enforce", "notify", "dry-run")
 ENV_VAR = "SNAPBACK_CONFIG"
 MEMBER_ROLE_NAME = "snapback-remediator"
 
-_ACCOUNT = re.compile(r"^\d{12}$")
-_ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
-_OU = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ASSUMED_ROLE = re.compile(r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/")
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
-# The sweep walks every account and Region: at most hourly (a rate in hours or days, or a cron).
-_SCHEDULE = re.compile(r"^(rate\(([1-9]\d*) (hour|hours|day|days)\)|cron\((\S+ ){5}\S+\))$")
 
 
 @dataclass(frozen=True)
@@ -156,6 +149,8 @@ class Config:
     audit_retention_days: int = 400
     guardrails: Guardrails = Guardrails()
     sweep: Sweep = Sweep()
+    # Names on-call knows the accounts by (shown beside the id in every notification).
+    account_names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def uses_ous(self) -> bool:
@@ -224,13 +219,26 @@ class Config:
         if not raw:
             raise ConfigError([f"environment variable {ENV_VAR}: missing; fix: deploy with the CDK app or export it"])
         try:
-            return cls.from_dict(json.loads(raw))
+            return _build(json.loads(raw))
         except json.JSONDecodeError as err:
             raise ConfigError([f"environment variable {ENV_VAR}: not JSON ({err})"]) from err
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ConfigError(
+                [f"environment variable {ENV_VAR}: not a validated configuration ({err!r}); fix: redeploy"]
+            ) from err
 
     @classmethod
     def from_dict(cls, data: Any, known_remediations: Iterable[str] | None = None) -> Config:
-        return _Validator(known_remediations).config(data)
+        """Validate `data` (snapback.yaml as parsed) with the pydantic schema; raise ConfigError listing
+        every problem. Deploy time and CLI only: the Lambda reads the validated JSON (`from_env`)."""
+        from snapback import registry
+        from snapback.config_schema import validate
+
+        remediations = registry.all_remediations()
+        if known_remediations is not None:
+            wanted = set(known_remediations)
+            remediations = [r for r in remediations if r.name in wanted]
+        return _build(validate(data, remediations))
 
 
 def load_config(path: str | Path, known_remediations: Iterable[str] | None = None) -> Config:
@@ -239,350 +247,107 @@ def load_config(path: str | Path, known_remediations: Iterable[str] | None = Non
 
     file = Path(path)
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.load(file.read_text(), Loader=_loader())  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError as err:
         raise ConfigError([f"{file}: file not found; fix: copy snapback.yaml from the repository root"]) from err
     except yaml.YAMLError as err:
-        raise ConfigError([f"{file}: not valid YAML ({err})"]) from err
+        raise ConfigError([f"{file}: not valid YAML ({err}); fix: check the indentation and quoting at that line"]) from err
     return Config.from_dict(data, known_remediations)
 
 
-class _Validator:
-    """Collects every problem instead of stopping at the first, so one synth shows them all."""
+def _loader() -> Any:
+    """PyYAML's SafeLoader without implicit timestamps: `expires: 2027-13-45` would otherwise raise a
+    bare ValueError inside the parser (a traceback at synth). Dates stay text and the schema checks
+    them, naming the field."""
+    import yaml
 
-    def __init__(self, known_remediations: Iterable[str] | None):
-        self.known = sorted(known_remediations) if known_remediations is not None else None
-        self.problems: list[str] = []
+    class Loader(yaml.SafeLoader):
+        pass
 
-    def fail(self, where: str, problem: str, fix: str) -> None:
-        self.problems.append(f"field `{where}`: {problem}; fix: {fix}")
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
 
-    def string(self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str], fix: str, where: str = "") -> str:
-        path = f"{where}{key}"
-        value = data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value).zfill(12) if pattern is _ACCOUNT else str(value)
-        if not isinstance(value, str) or not pattern.match(value):
-            shown = "missing" if value is None else f"got {value!r}"
-            self.fail(path, f"invalid ({shown})", fix)
-            return ""
-        return value
 
-    def string_list(
-        self, data: Mapping[str, Any], key: str, pattern: re.Pattern[str], fix: str, required: bool, where: str = ""
-    ) -> tuple[str, ...]:
-        value = data.get(key, [] if not required else None)
-        if not isinstance(value, list) or (required and not value):
-            self.fail(f"{where}{key}", "must be a non-empty list" if required else "must be a list", fix)
-            return ()
-        out = []
-        for i, item in enumerate(value):
-            text = str(item) if isinstance(item, (str, int)) else ""
-            if not pattern.match(text):
-                self.fail(f"{where}{key}[{i}]", f"invalid ({item!r})", fix)
-            out.append(text)
-        return tuple(out)
+def _tuple(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value or ())
 
-    def config(self, data: Any) -> Config:
-        if not isinstance(data, Mapping):
-            raise ConfigError(["the file must be a YAML mapping at the top level; fix: start from the sample snapback.yaml"])
-        account_fix = "a 12-digit AWS account id, quoted"
-        org = self.string(
-            data, "organization_id", _ORG, "the id from `aws organizations describe-organization`, like o-a1b2c3d4e5"
-        )
-        mgmt = self.string(data, "management_account", _ACCOUNT, account_fix)
-        sec = self.string(data, "security_account", _ACCOUNT, account_fix)
-        home = self.string(data, "home_region", _REGION, "a Region name such as us-east-1")
-        regions = self.string_list(data, "regions", _REGION, "list the enabled Regions, e.g. [us-east-1, eu-west-1]", True)
-        ous = self.string_list(data, "target_ous", _OU, "OU ids (ou-xxxx-yyyyyyyy) or the root id (r-xxxx)", True)
-        if home and regions and home not in regions:
-            self.fail("regions", f"must include home_region {home!r}", f"add {home} to regions")
-        if regions and "us-east-1" not in regions:
-            self.fail("regions", "must include us-east-1 (IAM, STS and Organizations events exist only there)", "add us-east-1")
-        if sec and sec == mgmt:
-            self.fail("security_account", "must differ from management_account", "delegate administration to a security account")
-        default_mode, modes, options = self.remediations(data.get("remediations", {}))
-        exemptions = self.exemptions(data.get("exemptions", []))
-        overrides = self.overrides(data.get("overrides", []))
-        breaker = self.breaker(data.get("breaker", {}))
-        guardrails = self.guardrails(data.get("guardrails", {}))
-        sweep = self.sweep(data.get("sweep", {}))
-        retention = data.get("audit_retention_days", 400)
-        if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= 3650:
-            self.fail("audit_retention_days", f"invalid ({retention!r})", "a number of days between 1 and 3650")
-            retention = 400
-        notifications = self.notifications(data.get("notifications", {}))
-        role = data.get("member_role_name", MEMBER_ROLE_NAME)
-        if not isinstance(role, str) or not re.match(r"^[\w+=,.@-]{1,64}$", role):
-            self.fail("member_role_name", f"invalid ({role!r})", "an IAM role name")
-        unknown = sorted(
-            set(data)
-            - {
-                "organization_id",
-                "management_account",
-                "security_account",
-                "home_region",
-                "regions",
-                "target_ous",
-                "remediations",
-                "exemptions",
-                "notifications",
-                "member_role_name",
-                "overrides",
-                "breaker",
-                "audit_retention_days",
-                "guardrails",
-                "sweep",
-            }
-        )
-        for key in unknown:
-            self.fail(key, "unknown setting", "remove it or check its spelling against the README's config reference")
-        if self.problems:
-            raise ConfigError(self.problems)
-        return Config(
-            organization_id=org,
-            management_account=mgmt,
-            security_account=sec,
-            home_region=home,
-            regions=regions,
-            target_ous=ous,
-            default_mode=default_mode,
-            modes=modes,
-            exemptions=exemptions,
-            notifications=notifications,
-            member_role_name=role,
-            options=options,
-            overrides=overrides,
-            breaker=breaker,
-            audit_retention_days=retention,
-            guardrails=guardrails,
-            sweep=sweep,
-        )
 
-    def remediations(self, data: Any) -> tuple[str, dict[str, str], dict[str, dict[str, Any]]]:
-        if not isinstance(data, Mapping):
-            self.fail("remediations", "must be a mapping", "e.g. {default_mode: enforce, s3_block_public_access: {mode: notify}}")
-            return "enforce", {}, {}
-        default_mode = data.get("default_mode", "enforce")
-        if default_mode not in MODES:
-            self.fail("remediations.default_mode", f"invalid ({default_mode!r})", f"one of {', '.join(MODES)}")
-        modes: dict[str, str] = {}
-        options: dict[str, dict[str, Any]] = {}
-        for name, settings in data.items():
-            if name == "default_mode":
-                continue
-            where = f"remediations.{name}"
-            if self.known is not None and name not in self.known:
-                self.fail(where, "no such remediation", f"one of {', '.join(self.known)}")
-                continue
-            if not isinstance(settings, Mapping) or not set(settings) <= {"mode", "options"}:
-                self.fail(where, "must be a mapping with `mode` and/or `options`", "e.g. {mode: notify}")
-                continue
-            mode = settings.get("mode")
-            if mode is not None and mode not in MODES:
-                self.fail(f"{where}.mode", f"invalid ({mode!r})", f"one of {', '.join(MODES)}")
-            elif mode is not None:
-                modes[str(name)] = mode
-            extra = settings.get("options")
-            if extra is not None and not isinstance(extra, Mapping):
-                self.fail(f"{where}.options", "must be a mapping", "e.g. {admin_ports: [22, 3389]}")
-            elif extra:
-                options[str(name)] = dict(extra)
-        return default_mode if default_mode in MODES else "enforce", modes, options
+def _day(value: Any) -> date | None:
+    return value if isinstance(value, date) or value is None else date.fromisoformat(str(value))
 
-    def exemptions(self, data: Any) -> tuple[Exemption, ...]:
-        if not isinstance(data, list):
-            self.fail("exemptions", "must be a list", "a list of {reason, accounts, resources, principals, expires}")
-            return ()
-        out = []
-        for i, item in enumerate(data):
-            where = f"exemptions[{i}]"
-            if not isinstance(item, Mapping) or not str(item.get("reason") or "").strip():
-                self.fail(f"{where}.reason", "every exemption needs a reason", "say why, and who approved it")
-                continue
-            lists = {}
-            for key in ("accounts", "ous", "resources", "principals", "remediations"):
-                value = item.get(key, [])
-                if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-                    self.fail(f"{where}.{key}", "must be a list of strings", "e.g. ['arn:aws:s3:::public-site-*']")
-                    value = []
-                lists[key] = tuple(str(v) for v in value)
-            if not any(lists.values()):
-                self.fail(where, "selects everything", "name accounts, ous, resources, principals or remediations")
-            for j, ou in enumerate(lists["ous"]):
-                if not _OU.match(ou):
-                    self.fail(f"{where}.ous[{j}]", f"invalid ({ou!r})", "an OU id (ou-xxxx-yyyyyyyy) or the root id")
-            for j, account in enumerate(lists["accounts"]):
-                if not _ACCOUNT.match(account):
-                    self.fail(f"{where}.accounts[{j}]", f"invalid ({account!r})", "a 12-digit account id, quoted")
-            if self.known is not None:
-                for name in lists["remediations"]:
-                    if name not in self.known:
-                        self.fail(f"{where}.remediations", f"no such remediation {name!r}", f"one of {', '.join(self.known)}")
-            expires = item.get("expires")
-            if expires is not None and not isinstance(expires, date):
-                try:
-                    expires = date.fromisoformat(str(expires))
-                except ValueError:
-                    self.fail(f"{where}.expires", f"invalid date ({expires!r})", "YYYY-MM-DD")
-                    expires = None
-            out.append(Exemption(reason=str(item["reason"]), expires=expires, **lists))
-        return tuple(out)
 
-    def overrides(self, data: Any) -> tuple[ModeOverride, ...]:
-        if not isinstance(data, list):
-            self.fail("overrides", "must be a list", "a list of {mode, reason, accounts and/or ous, remediations}")
-            return ()
-        out = []
-        for i, item in enumerate(data):
-            where = f"overrides[{i}]"
-            if not isinstance(item, Mapping):
-                self.fail(where, "must be a mapping", "e.g. {ous: [ou-ab12-cdef3456], mode: notify, reason: prod}")
-                continue
-            unknown = sorted(set(item) - {"mode", "reason", "accounts", "ous", "remediations"})
-            if unknown:
-                self.fail(f"{where}.{unknown[0]}", "unknown setting", "use mode, reason, accounts, ous, remediations")
-            mode = item.get("mode")
-            if mode not in MODES:
-                self.fail(f"{where}.mode", f"invalid ({mode!r})", f"one of {', '.join(MODES)}")
-            if not str(item.get("reason") or "").strip():
-                self.fail(f"{where}.reason", "every override needs a reason", "say why this scope differs")
-            lists: dict[str, tuple[str, ...]] = {}
-            for key, pattern, fix in (
-                ("accounts", _ACCOUNT, "12-digit account ids, quoted"),
-                ("ous", _OU, "OU ids (ou-xxxx-yyyyyyyy) or the root id"),
-            ):
-                value = item.get(key, [])
-                if not isinstance(value, list):
-                    self.fail(f"{where}.{key}", "must be a list", fix)
-                    value = []
-                for j, v in enumerate(value):
-                    if not pattern.match(str(v)):
-                        self.fail(f"{where}.{key}[{j}]", f"invalid ({v!r})", fix)
-                lists[key] = tuple(str(v) for v in value)
-            if not lists["accounts"] and not lists["ous"]:
-                self.fail(where, "names no accounts or ous", "an override applies to accounts or OUs")
-            names = item.get("remediations", [])
-            if not isinstance(names, list):
-                self.fail(f"{where}.remediations", "must be a list", "remediation names")
-                names = []
-            if self.known is not None:
-                for name in names:
-                    if name not in self.known:
-                        self.fail(f"{where}.remediations", f"no such remediation {name!r}", f"one of {', '.join(self.known)}")
-            if mode in MODES:
-                out.append(
-                    ModeOverride(
-                        mode=mode, reason=str(item.get("reason") or ""), remediations=tuple(str(n) for n in names), **lists
-                    )
-                )
-        return tuple(out)
-
-    def guardrails(self, data: Any) -> Guardrails:
-        if not isinstance(data, Mapping):
-            self.fail("guardrails", "must be a mapping", "e.g. {enabled: true}")
-            return Guardrails()
-        for key in sorted(set(data) - {"enabled", "target_ous", "exempt_principals"}):
-            self.fail(f"guardrails.{key}", "unknown setting", "use enabled, target_ous, exempt_principals")
-        enabled = data.get("enabled", False)
-        if not isinstance(enabled, bool):
-            self.fail("guardrails.enabled", f"invalid ({enabled!r})", "true or false")
-            enabled = False
-        ous = self.string_list(data, "target_ous", _OU, "OU ids (ou-xxxx-yyyyyyyy) or the root id", False, "guardrails.")
-        principals = data.get("exempt_principals", [])
-        if not isinstance(principals, list) or not all(isinstance(p, str) and p.startswith("arn:") for p in principals):
-            self.fail(
-                "guardrails.exempt_principals", "must be a list of role ARN patterns", "e.g. ['arn:aws:iam::*:role/BreakGlass']"
+def _build(data: Mapping[str, Any]) -> Config:
+    """A Config from already-validated data (the schema's output, or the JSON the CDK app wrote into
+    the Lambda environment): no checks beyond the shape, and no pydantic (cold start)."""
+    settings = dict(data.get("remediations") or {})
+    default_mode = settings.pop("default_mode", "enforce")
+    modes = {name: s["mode"] for name, s in settings.items() if s and s.get("mode")}
+    options = {
+        name: {k: v for k, v in s["options"].items() if v is not None} for name, s in settings.items() if s and s.get("options")
+    }
+    notifications = data.get("notifications") or {}
+    guardrails = data.get("guardrails") or {}
+    sweep = data.get("sweep") or {}
+    breaker = data.get("breaker") or {}
+    return Config(
+        organization_id=data["organization_id"],
+        management_account=data["management_account"],
+        security_account=data["security_account"],
+        home_region=data["home_region"],
+        regions=_tuple(data["regions"]),
+        target_ous=_tuple(data["target_ous"]),
+        default_mode=default_mode,
+        modes=modes,
+        exemptions=tuple(
+            Exemption(
+                reason=e["reason"],
+                accounts=_tuple(e.get("accounts")),
+                ous=_tuple(e.get("ous")),
+                resources=_tuple(e.get("resources")),
+                principals=_tuple(e.get("principals")),
+                remediations=_tuple(e.get("remediations")),
+                expires=_day(e.get("expires")),
             )
-            principals = []
-        return Guardrails(enabled=enabled, target_ous=ous, exempt_principals=tuple(principals))
-
-    def sweep(self, data: Any) -> Sweep:
-        if not isinstance(data, Mapping):
-            self.fail("sweep", "must be a mapping", 'e.g. {schedule: "rate(6 hours)", max_calls_per_second: 5}')
-            return Sweep()
-        known = {"enabled", "schedule", "max_calls_per_second", "accounts_per_invocation"}
-        for key in sorted(set(data) - known):
-            self.fail(f"sweep.{key}", "unknown setting", "use " + ", ".join(sorted(known)))
-        enabled = data.get("enabled", True)
-        if not isinstance(enabled, bool):
-            self.fail("sweep.enabled", f"invalid ({enabled!r})", "true or false")
-            enabled = True
-        schedule = data.get("schedule", Sweep.schedule)
-        shape = _SCHEDULE.match(schedule) if isinstance(schedule, str) else None
-        # EventBridge wants the singular unit for 1 and the plural otherwise.
-        if not shape or (shape[2] and (shape[2] == "1") != (not shape[3].endswith("s"))):
-            self.fail(
-                "sweep.schedule",
-                f"invalid ({schedule!r})",
-                'an EventBridge schedule expression of at least 1 hour, e.g. "rate(6 hours)" or "cron(0 */6 * * ? *)"',
+            for e in data.get("exemptions") or ()
+        ),
+        notifications=Notifications(
+            email=_tuple(notifications.get("email")),
+            slack_webhook_secret=notifications.get("slack_webhook_secret"),
+            chatbot_slack_workspace_id=notifications.get("chatbot_slack_workspace_id"),
+            chatbot_slack_channel_id=notifications.get("chatbot_slack_channel_id"),
+        ),
+        member_role_name=data.get("member_role_name") or MEMBER_ROLE_NAME,
+        options=options,
+        overrides=tuple(
+            ModeOverride(
+                mode=o["mode"],
+                reason=o["reason"],
+                accounts=_tuple(o.get("accounts")),
+                ous=_tuple(o.get("ous")),
+                remediations=_tuple(o.get("remediations")),
             )
-            schedule = Sweep.schedule
-        rate = data.get("max_calls_per_second", Sweep.max_calls_per_second)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.1 <= rate <= 50:
-            self.fail(
-                "sweep.max_calls_per_second",
-                f"invalid ({rate!r})",
-                "a number between 0.1 and 50 (AWS calls per second in each member account; default 5)",
-            )
-            rate = Sweep.max_calls_per_second
-        batch = data.get("accounts_per_invocation", Sweep.accounts_per_invocation)
-        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 500:
-            self.fail(
-                "sweep.accounts_per_invocation",
-                f"invalid ({batch!r})",
-                "a whole number between 1 and 500 (accounts one sweep invocation walks; default 25)",
-            )
-            batch = Sweep.accounts_per_invocation
-        return Sweep(enabled=enabled, schedule=schedule, max_calls_per_second=float(rate), accounts_per_invocation=batch)
-
-    def breaker(self, data: Any) -> Breaker:
-        if not isinstance(data, Mapping):
-            self.fail("breaker", "must be a mapping", "e.g. {max_per_account: 10, window_minutes: 60}")
-            return Breaker()
-        unknown = sorted(set(data) - {"enabled", "window_minutes", "max_per_account", "max_per_remediation"})
-        for key in unknown:
-            self.fail(f"breaker.{key}", "unknown setting", "use enabled, window_minutes, max_per_account, max_per_remediation")
-        values: dict[str, Any] = {}
-        enabled = data.get("enabled", True)
-        if not isinstance(enabled, bool):
-            self.fail("breaker.enabled", f"invalid ({enabled!r})", "true or false")
-        values["enabled"] = bool(enabled)
-        for key, default in (("window_minutes", 60), ("max_per_account", 10), ("max_per_remediation", 25)):
-            value = data.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                self.fail(f"breaker.{key}", f"invalid ({value!r})", "a whole number of at least 1")
-                value = default
-            values[key] = value
-        return Breaker(**values)
-
-    def notifications(self, data: Any) -> Notifications:
-        if not isinstance(data, Mapping):
-            self.fail("notifications", "must be a mapping", "e.g. {email: [secops@example.com]}")
-            return Notifications()
-        emails = data.get("email", [])
-        if not isinstance(emails, list):
-            self.fail("notifications.email", "must be a list", "a list of addresses")
-            emails = []
-        for i, address in enumerate(emails):
-            if not isinstance(address, str) or not _EMAIL.match(address):
-                self.fail(f"notifications.email[{i}]", f"invalid ({address!r})", "an e-mail address")
-        secret = data.get("slack_webhook_secret")
-        if secret is not None and (not isinstance(secret, str) or not _SECRET_NAME.match(secret)):
-            self.fail("notifications.slack_webhook_secret", f"invalid ({secret!r})", "a Secrets Manager secret name")
-        chat: dict[str, str | None] = {}
-        for key, pattern, fix in (
-            ("chatbot_slack_workspace_id", r"^[A-Z0-9]{9,11}$", "the workspace id from the Amazon Q Developer console (T...)"),
-            ("chatbot_slack_channel_id", r"^[A-Z0-9]{9,11}$", "the channel id from Slack's channel details (C...)"),
-        ):
-            value = data.get(key)
-            if value is not None and (not isinstance(value, str) or not re.match(pattern, value)):
-                self.fail(f"notifications.{key}", f"invalid ({value!r})", fix)
-                value = None
-            chat[key] = value
-        if bool(chat["chatbot_slack_workspace_id"]) != bool(chat["chatbot_slack_channel_id"]):
-            self.fail("notifications.chatbot_slack_channel_id", "needs chatbot_slack_workspace_id too (or neither)", "set both")
-        unknown = sorted(set(data) - {"email", "slack_webhook_secret", "chatbot_slack_workspace_id", "chatbot_slack_channel_id"})
-        for key in unknown:
-            self.fail(f"notifications.{key}", "unknown setting", "use email, slack_webhook_secret, chatbot_slack_*")
-        return Notifications(email=tuple(str(e) for e in emails), slack_webhook_secret=secret, **chat)
+            for o in data.get("overrides") or ()
+        ),
+        breaker=Breaker(
+            enabled=breaker.get("enabled", True),
+            window_minutes=breaker.get("window_minutes", 60),
+            max_per_account=breaker.get("max_per_account", 10),
+            max_per_remediation=breaker.get("max_per_remediation", 25),
+        ),
+        audit_retention_days=data.get("audit_retention_days", 400),
+        guardrails=Guardrails(
+            enabled=guardrails.get("enabled", False),
+            target_ous=_tuple(guardrails.get("target_ous")),
+            exempt_principals=_tuple(guardrails.get("exempt_principals")),
+        ),
+        sweep=Sweep(
+            enabled=sweep.get("enabled", True),
+            schedule=sweep.get("schedule", Sweep.schedule),
+            max_calls_per_second=float(sweep.get("max_calls_per_second", Sweep.max_calls_per_second)),
+            accounts_per_invocation=sweep.get("accounts_per_invocation", Sweep.accounts_per_invocation),
+        ),
+        account_names=dict(data.get("account_names") or {}),
+    )

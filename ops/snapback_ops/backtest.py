@@ -104,6 +104,7 @@ class Tally:
     files: int = 0
     records: int = 0
     unreadable: list[str] = field(default_factory=list)
+    rejected_inputs: list[str] = field(default_factory=list)  # "<file>: <reason>", one per rejected record
     fired: Counter[tuple[str, str]] = field(default_factory=Counter)  # (remediation, account)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (remediation, outcome)
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)  # (remediation, reason)
@@ -142,6 +143,7 @@ class Tally:
             "remediations": per,
             "routed_nowhere": self.outcomes.get(("-", Outcome.SKIPPED.value), 0),
             "rejected": sum(n for (_, o), n in self.outcomes.items() if o == Outcome.REJECTED.value),
+            "rejected_inputs": self.rejected_inputs,
         }
 
 
@@ -183,13 +185,22 @@ class Progress:
         )
 
 
+def _decide(record: Any, path: Path, runtime: Runtime, tally: Tally) -> None:
+    """One record through the decision path; a rejected one is named with its file and reason."""
+    if isinstance(record, dict) and ("Sns" in record or ("body" in record and "eventSource" in record)):
+        record = {"Records": [record]}  # one SNS/SQS delivery of an event, not a CloudTrail record
+    results = runtime.process(record)
+    tally.add(results)
+    tally.rejected_inputs += [f"{path}: {r.reason}"[:300] for r in results if r.outcome is Outcome.REJECTED]
+
+
 def _python_file(path: Path, runtime: Runtime, tally: Tally, progress: Progress) -> None:
     """Every record of one file through the decision path (the reference engine)."""
     try:
         with _open(path) as stream:
             for record in iter_records(stream):
                 tally.records += 1
-                tally.add(runtime.process(record))
+                _decide(record, path, runtime, tally)
                 progress.tick(tally, path.name)
     except (OSError, ValueError, EOFError) as err:
         tally.unreadable.append(f"{path}: {type(err).__name__}: {err}"[:300])
@@ -230,7 +241,7 @@ def backtest(
                 try:
                     with _open(scan.path) as stream:
                         for record in engines.pick(iter_records(stream), scan.hits):
-                            tally.add(runtime.process(record))
+                            _decide(record, scan.path, runtime, tally)
                 except (OSError, ValueError, EOFError) as err:
                     tally.unreadable.append(f"{scan.path}: {type(err).__name__}: {err}"[:300])
             ticker.tick(tally, scan.path.name)
@@ -269,6 +280,8 @@ def render_table(summary: dict[str, Any]) -> str:
             lines.append(f"    account {account}: {n}")
         for reason, n in sorted(entry["not_fired"].items(), key=lambda kv: -kv[1]):
             lines.append(f"    not fired ({reason}): {n}")
+    for line in summary.get("rejected_inputs", [])[:20]:
+        lines.append(f"rejected: {line}")
     if summary["unreadable"]:
         lines.append("\nunreadable: " + "; ".join(summary["unreadable"][:10]))
     return "\n".join(lines)

@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 
 from snapback import member_role, registry
+from snapback.audit import AUDIT_INDEX_SORT_KEY, AUDIT_INDEXES
 from snapback.clients import Clients
 from snapback.config import Config
 from snapback.outcomes import Result
@@ -149,6 +150,8 @@ class LocalOrg:
             home_region=REGION,
             regions=(REGION,),
             target_ous=(self.ou,),
+            account_names={self.management: "management", self.security: "security"}
+            | {account: name for name, account in self.members.items()},
         )
 
     def session(self, account: str) -> boto3.Session:
@@ -174,6 +177,28 @@ def build_org(member_names: tuple[str, ...] = ("member-a", "member-b")) -> Local
     return org
 
 
+def create_table(dynamodb: Any, name: str = TABLE) -> None:
+    """Snapback's table as the security stack declares it: key `pk` and the audit indexes."""
+    keys = sorted({"pk", AUDIT_INDEX_SORT_KEY, *AUDIT_INDEXES.values()})
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": key, "KeyType": "HASH"},
+                    {"AttributeName": AUDIT_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, key in AUDIT_INDEXES.items()
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def _install(org: LocalOrg) -> None:
     """What `cdk deploy` puts in place, from the same registry-derived documents."""
     mgmt_iam = boto3.client("iam", region_name=REGION)
@@ -189,12 +214,7 @@ def _install(org: LocalOrg) -> None:
         ),
     )
     sec = org.session(org.security)
-    sec.client("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(sec.client("dynamodb"))
     topic = sec.client("sns").create_topic(Name=TOPIC)["TopicArn"]
     inbox = sec.client("sqs").create_queue(QueueName="oncall-inbox")["QueueUrl"]
     inbox_arn = sec.client("sqs").get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -241,7 +261,7 @@ def runtime_for(org: LocalOrg, remediation: str, observers: list[Callable[[Resul
     clients = Clients(region=REGION, member_role_name=org.config.member_role_name, session=session)
     topic = f"arn:aws:sns:{REGION}:{org.security}:{TOPIC}"
     reader = f"arn:aws:iam::{org.management}:role/{ORG_READER_ROLE}"
-    return Runtime(
+    runtime = Runtime(
         config=org.config,
         clients=clients,
         table=TABLE,
@@ -249,6 +269,8 @@ def runtime_for(org: LocalOrg, remediation: str, observers: list[Callable[[Resul
         org=OrganizationsDirectory(clients, reader),
         observers=observers or [],
     )
+    runtime.notifier.account_names = dict(org.config.account_names)  # on-call sees "member-a (1234...)"
+    return runtime
 
 
 # -- real-format CloudTrail events -------------------------------------------------------------
@@ -448,7 +470,13 @@ def discover_scenarios() -> list[Any]:
 
     from snapback_ops import scenarios
 
-    modules = [importlib.import_module(f"{scenarios.__name__}.{m.name}") for m in pkgutil.iter_modules(scenarios.__path__)]
+    # SNAPBACK_DEMO_SCENARIOS=a,b runs only those (a quicker playground); default: every scenario.
+    only = {n.strip() for n in os.environ.get("SNAPBACK_DEMO_SCENARIOS", "").split(",") if n.strip()}
+    modules = [
+        importlib.import_module(f"{scenarios.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(scenarios.__path__)
+        if not only or m.name in only
+    ]
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
@@ -463,32 +491,38 @@ def has_no_block(s3: Any, bucket: str) -> bool:
 def run_demo(report_path: str = "demo-report.json", out: Any = sys.stdout) -> int:
     print("Snapback demo: a simulated AWS Organization in moto (no AWS account needed)\n", file=out)
     with local_aws() as endpoint:
-        timeline = Timeline(out=out)
-        org = build_org()
-        timeline.add(
-            "setup",
-            f"moto at {endpoint}; organization {org.org_id}: management {org.management}, "
-            f"security {org.security}, members {', '.join(f'{k} {v}' for k, v in org.members.items())}",
+        passed, _ = _play(endpoint, report_path, out)
+    return 0 if passed else 1
+
+
+def _play(endpoint: str, report_path: str, out: Any) -> tuple[bool, LocalOrg]:
+    """Build the organization, run every scenario, print the findings, write the report."""
+    timeline = Timeline(out=out)
+    org = build_org()
+    timeline.add(
+        "setup",
+        f"moto at {endpoint}; organization {org.org_id}: management {org.management}, "
+        f"security {org.security}, members {', '.join(f'{k} {v}' for k, v in org.members.items())}",
+    )
+    timeline.add(
+        "setup",
+        f"{len(registry.all_remediations())} remediation(s) registered; rules from their patterns on each member bus; "
+        f"role {org.config.member_role_name} with {len(registry.member_permissions())} declared actions",
+    )
+    scenarios, messages = [], []
+    with SlackSink() as sink:
+        timeline.add("setup", f"Slack incoming webhook stand-in listening at {sink.url}")
+        for scenario in discover_scenarios():
+            scenarios.append(scenario.run(org, timeline))
+            messages += post_to_slack(org, sink, timeline)
+        posts = sink.posts
+    print("\nSecurity Hub findings in the security account:", file=out)
+    findings = org.session(org.security).client("securityhub").get_findings(MaxResults=100)["Findings"]
+    for finding in findings:
+        print(
+            f"  [{finding['Severity']['Label']:<8}] {finding['Workflow']['Status']:<9} {finding['Title']}",
+            file=out,
         )
-        timeline.add(
-            "setup",
-            f"{len(registry.all_remediations())} remediation(s) registered; rules from their patterns on each member bus; "
-            f"role {org.config.member_role_name} with {len(registry.member_permissions())} declared actions",
-        )
-        scenarios, messages = [], []
-        with SlackSink() as sink:
-            timeline.add("setup", f"Slack incoming webhook stand-in listening at {sink.url}")
-            for scenario in discover_scenarios():
-                scenarios.append(scenario.run(org, timeline))
-                messages += post_to_slack(org, sink, timeline)
-            posts = sink.posts
-        print("\nSecurity Hub findings in the security account:", file=out)
-        findings = org.session(org.security).client("securityhub").get_findings(MaxResults=100)["Findings"]
-        for finding in findings:
-            print(
-                f"  [{finding['Severity']['Label']:<8}] {finding['Workflow']['Status']:<9} {finding['Title']}",
-                file=out,
-            )
     passed = all(s["passed"] for s in scenarios) and len(messages) >= 1 and len(findings) >= 1 and len(posts) >= 1
     report = {
         "passed": passed,
@@ -506,4 +540,74 @@ def run_demo(report_path: str = "demo-report.json", out: Any = sys.stdout) -> in
         f"report written to {report_path}",
         file=out,
     )
-    return 0 if passed else 1
+    return passed, org
+
+
+def playground_exports(org: LocalOrg, endpoint: str) -> dict[str, str]:
+    """The environment for the CLI to work against the local organization as the security account's
+    operator: endpoint, credentials, Snapback's table, topic, org reader role and validated config."""
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{org.security}:role/OrganizationAccountAccessRole", RoleSessionName="snapback-playground"
+    )["Credentials"]
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+        "AWS_DEFAULT_REGION": REGION,
+        "SNAPBACK_TABLE": TABLE,
+        "SNAPBACK_TOPIC_ARN": f"arn:aws:sns:{REGION}:{org.security}:{TOPIC}",
+        "SNAPBACK_ORG_READER_ROLE": f"arn:aws:iam::{org.management}:role/{ORG_READER_ROLE}",
+        "SNAPBACK_CONFIG": org.config.to_json(),
+    }
+
+
+def keep_running(report_path: str = "demo-report.json", out: Any = sys.stdout, ready: Callable[[], None] | None = None) -> int:
+    """`snapback demo --keep`: the demo, then its organization stays up to try the CLI against, until
+    Ctrl-C (or SIGTERM) stops it."""
+    import shlex
+    import signal
+
+    from snapback.audit import AuditLog
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    passed = False
+    print("Snapback playground: the demo, then its organization stays up until you press Ctrl-C\n", file=out)
+    try:
+        with local_aws() as endpoint:
+            passed, org = _play(endpoint, report_path, out)
+            exports = playground_exports(org, endpoint)
+            audit = AuditLog(Clients(region=REGION, session=session_in(org.security)), TABLE)
+            items = audit.scan(200)
+            undoable = next((i["audit_id"] for i in items if i.get("outcome") == "REMEDIATED" and i.get("undo")), None)
+            proposed = next((i["audit_id"] for i in items if i.get("outcome") == "NOTIFIED" and i.get("actions")), None)
+            print("\nThe organization is still running. In another shell:\n", file=out)
+            for key, value in exports.items():
+                print(f"export {key}={shlex.quote(value)}", file=out)
+            member = next(iter(org.members.values()))
+            print(
+                "\nthen try:\n"
+                "  snapback audit --since 1h\n"
+                f"  snapback audit --account {member} --json\n"
+                + (f"  snapback undo {undoable}\n" if undoable else "")
+                + (f"  snapback approve {proposed}\n" if proposed else "")
+                + "  snapback sweep --dry-run\n"
+                "  snapback handle tests/data/public_events/c_s3/*.json\n"
+                "  snapback breaker\n"
+                "  snapback doctor\n"
+                "\nCtrl-C stops it.",
+                file=out,
+                flush=True,
+            )
+            if ready is not None:
+                ready()
+            while True:
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nplayground stopped", file=out, flush=True)
+        return 0 if passed else 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)

