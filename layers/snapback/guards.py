@@ -56,9 +56,10 @@ def skip_reason(event: Envelope, call: CloudTrailCall | None, *, config: Config,
 
 def accounts_event_may_name(event: Envelope, *, config: Config, org: Membership) -> set[str]:
     """The accounts whose resources this event may point Snapback at."""
-    # Findings aggregated in the security account name resources of member accounts; any other
-    # event may only name resources of the account EventBridge says it came from.
-    if event.account == config.security_account and event.source in ("aws.securityhub", "aws.guardduty"):
+    # Findings aggregated in the security account name resources of member accounts (an organization
+    # Access Analyzer lives in its delegated administrator); any other event may only name resources
+    # of the account EventBridge says it came from.
+    if event.account == config.security_account and event.source in ("aws.securityhub", "aws.guardduty", "aws.access-analyzer"):
         return set(org.accounts())
     return {event.account}
 
