@@ -162,6 +162,8 @@ class LambdaPublicPermissionRemove(Remediation):
 
     def _resolve_analyzer(self, event: Envelope) -> Target:
         finding = parse_access_analyzer(event.detail, event.account, event.region)
+        if finding.resource_type != "AWS::Lambda::Function":
+            raise NotApplicable(f"Access Analyzer finding on a {finding.resource_type}, not a function")
         account, region, name, qualifier = function_ref(finding.resource, finding.account, finding.region)
         target = self._target(
             account,
@@ -175,8 +177,6 @@ class LambdaPublicPermissionRemove(Remediation):
                 **finding.facts(),
             },
         )
-        if finding.resource_type != "AWS::Lambda::Function":
-            raise NotApplicable(f"Access Analyzer finding on a {finding.resource_type}, not a function", target)
         problem = live_finding_problem(finding)
         if problem:
             raise NotApplicable(problem, target)

@@ -67,6 +67,8 @@ PUBLIC_GROUPS = ("http://acs.amazonaws.com/groups/global/AllUsers", "http://acs.
 # Keys that pin a `*` grant to one account: inside the organization when every value is a member.
 ACCOUNT_KEYS = frozenset({"aws:principalaccount", "aws:sourceaccount", "kms:calleraccount"})
 NO_POLICY = frozenset({"NoSuchBucketPolicy"})
+# Canned ACLs that grant nobody outside the bucket owner (log-delivery-write grants S3's log delivery group).
+PRIVATE_CANNED = frozenset({"private", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write"})
 
 
 def _principals(statement: Mapping[str, Any]) -> list[str]:
@@ -230,7 +232,12 @@ class S3KmsExternalGrantAlert(Remediation):
             target = self._bucket(event.account, region, bucket, key, facts)
             if call.event_name == "PutBucketAcl":
                 facts["summary"] = f"PutBucketAcl on bucket {bucket}"
-                return replace(target, principal_arn=call.actor.arn)  # the grantees are read live: canonical ids, groups
+                target = replace(target, principal_arn=call.actor.arn)
+                canned = strings(call.request.get("x-amz-acl"))
+                others = [k for k in call.request if k.startswith("x-amz-grant-") or k == "AccessControlPolicy"]
+                if canned and set(canned) <= PRIVATE_CANNED and not others:
+                    raise NotApplicable(f"canned ACL {canned[0]} grants no other account", target)
+                return target  # the grantees are read live: canonical ids and groups
             doc = load_document(call.request.get("bucketPolicy"))
         elif call.event_source == "kms.amazonaws.com" and call.event_name in KMS_EVENTS:
             key_ref = call.request.get("keyId") or ((call.response or {}).get("keyMetadata") or {}).get("arn")
