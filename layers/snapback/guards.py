@@ -69,7 +69,8 @@ OWN_PREFIX = "snapback-"
 STACK_INSTANCE_PREFIX = "StackSet-snapback-"
 # Events Snapback reads that no trigger pattern selects: the Security Hub custom actions.
 EXTRA_EVENTS: dict[str, frozenset[str]] = {"aws.securityhub": frozenset({SECURITYHUB_CUSTOM_ACTION})}
-_FINDING_SOURCES = ("aws.securityhub", "aws.guardduty")
+# An organization IAM Access Analyzer lives in its delegated administrator (the security account) too.
+_FINDING_SOURCES = ("aws.securityhub", "aws.guardduty", "aws.access-analyzer")
 _ASSUMED_ROLE = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[\w+=,.@-]{1,64})/(?P<session>[\w+=,.@-]{2,64})$"
 )
@@ -315,6 +316,9 @@ def _finding_accounts(event: Envelope) -> set[str]:
         if event.detail_type in (SECURITYHUB_IMPORTED, SECURITYHUB_CUSTOM_ACTION):
             findings = event.detail.get("findings")
             return {parse_asff(f).account for f in (findings if isinstance(findings, list) else [])}
+        if event.source == "aws.access-analyzer" and isinstance(event.detail, Mapping):
+            account = event.detail.get("accountId")
+            return {account} if isinstance(account, str) and account else set()
     except MalformedEvent:
         return set()
     return set()

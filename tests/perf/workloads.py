@@ -250,6 +250,94 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# -- sharing outside the organization (issue 13 item 6) ---------------------------------------------
+OUTSIDE = "999988887777"
+
+
+def _share_event(account: str, source: str, name: str, request: dict[str, Any], response: Any = None) -> dict[str, Any]:
+    return envelope(cloudtrail_record(account, source, name, request, response=response)).as_dict()
+
+
+def ebs_snapshot_share_revoke(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    ec2 = session.client("ec2")
+    volume = ec2.create_volume(Size=1, AvailabilityZone=f"{REGION}a")["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+    )
+    chosen = case("ebs_snapshot_share_revoke", "made public (group all)")
+    return _share_event(account, "ec2.amazonaws.com", chosen["event"], fill(chosen["request"], snapshot=snapshot))
+
+
+def ami_public_share_revoke(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    ec2 = session.client("ec2")
+    base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    image = ec2.create_image(InstanceId=instance, Name=f"perf-{suffix(i)}")["ImageId"]
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
+    chosen = case("ami_public_share_revoke", "made public (group all)")
+    return _share_event(account, "ec2.amazonaws.com", chosen["event"], fill(chosen["request"], image=image))
+
+
+def rds_snapshot_share_revoke(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    rds, name = session.client("rds"), f"perf-{suffix(i)}"
+    rds.create_db_instance(
+        DBInstanceIdentifier=f"db-{name}",
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        AllocatedStorage=20,
+        MasterUsername="admin",
+        MasterUserPassword="password123",
+    )
+    rds.create_db_snapshot(DBInstanceIdentifier=f"db-{name}", DBSnapshotIdentifier=name)
+    rds.modify_db_snapshot_attribute(DBSnapshotIdentifier=name, AttributeName="restore", ValuesToAdd=["all"])
+    chosen = case("rds_snapshot_share_revoke", "DB snapshot made public")
+    return _share_event(account, "rds.amazonaws.com", chosen["event"], fill(chosen["request"], name=name))
+
+
+def lambda_public_permission_remove(org: LocalOrg, i: int) -> dict[str, Any]:
+    import io
+    import zipfile
+
+    session, account = member_session(org)
+    name = f"perf-fn-{suffix(i)}"
+    role = session.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return {}\n")
+    lam = session.client("lambda")
+    lam.create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="index.handler", Code={"ZipFile": buffer.getvalue()}
+    )
+    lam.add_permission(FunctionName=name, StatementId="open-invoke", Action="lambda:InvokeFunction", Principal="*")
+    chosen = case("lambda_public_permission_remove", "anyone may invoke")
+    return _share_event(account, "lambda.amazonaws.com", chosen["event"], fill(chosen["request"], function=name))
+
+
+def ram_external_share_revoke(org: LocalOrg, i: int) -> dict[str, Any]:
+    # moto has no DisassociateResourceShare: the workload is the share whose outside principal is
+    # already gone (a member only), i.e. assume, organization lookup, inspect, record.
+    session, account = member_session(org)
+    share = session.client("ram").create_resource_share(name=f"perf-{suffix(i)}", principals=[org.members["member-b"]])
+    arn = share["resourceShare"]["resourceShareArn"]
+    chosen = case("ram_external_share_revoke", "the outside principal is already gone")
+    return _share_event(account, "ram.amazonaws.com", chosen["event"], fill(chosen["request"], share=arn, outside=OUTSIDE))
+
+
+def s3_kms_external_grant_alert(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    bucket = f"perf-grant-{suffix(i)}"
+    chosen = case("s3_kms_external_grant_alert", "bucket policy grants an outside account: paged, nothing changed")
+    policy = fill(chosen["policy"], bucket=bucket, outside=OUTSIDE)
+    session.client("s3").create_bucket(Bucket=bucket)
+    session.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    request = {"bucketName": bucket, "bucketPolicy": policy, "host": [f"{bucket}.s3.amazonaws.com"], "policy": [""]}
+    return _share_event(account, "s3.amazonaws.com", chosen["event"], request)
+
+
 @dataclass(frozen=True)
 class Workload:
     remediation: str
@@ -270,6 +358,12 @@ WORKLOADS: dict[str, Workload] = {
         Workload("iam_admin_policy_revert", "REMEDIATED", iam_admin_policy_revert),
         Workload("iam_contain_credentials", "REMEDIATED", iam_contain_credentials),
         Workload("root_activity_alert", "NOTIFIED", root_activity_alert),
+        Workload("ebs_snapshot_share_revoke", "REMEDIATED", ebs_snapshot_share_revoke),
+        Workload("ami_public_share_revoke", "REMEDIATED", ami_public_share_revoke),
+        Workload("rds_snapshot_share_revoke", "REMEDIATED", rds_snapshot_share_revoke),
+        Workload("lambda_public_permission_remove", "REMEDIATED", lambda_public_permission_remove),
+        Workload("ram_external_share_revoke", "ALREADY_COMPLIANT", ram_external_share_revoke),
+        Workload("s3_kms_external_grant_alert", "NOTIFIED", s3_kms_external_grant_alert),
     )
 }
 
