@@ -159,7 +159,8 @@ class IamForeignCredentials(Remediation):
 
     def is_compliant(self, state: Mapping[str, Any]) -> bool:
         if state.get("kind") == "access_key":
-            return state.get("status") != "Active"
+            # A key the event does not name cannot be shown to be off: on-call must look (FAILED, not silence).
+            return bool(state.get("access_key_id")) and state.get("status") != "Active"
         return not state.get("login_profile")
 
     # -- act -------------------------------------------------------------------------------------
