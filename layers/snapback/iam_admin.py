@@ -178,7 +178,7 @@ def admin_grants(
         )
         if passing and compute:
             found.append(
-                f"Allow {PASS_ROLE} with {compute[0]} on * (privilege escalation: compute as any role"
-                f"{_via(PASS_ROLE, passing)}{_via(compute[0], compute[1])})"
+                f"Allow {PASS_ROLE} with {compute[0]} on * (privilege escalation: compute as any role; "
+                f"granted by {passing} and {compute[1]})"
             )
     return found
