@@ -246,3 +246,45 @@ def test_stripping_keeps_everything_trusted_and_never_leaves_an_empty_policy():
     assert without_untrusted(only_outside, in_org=in_org)["Statement"] == [
         {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
     ]
+
+
+def access_analyzer_finding(account: str, role: str, principal: dict[str, Any]) -> dict[str, Any]:
+    """An `Access Analyzer Finding` event of an analyzer in the role's own account."""
+    from tests.remediations.helpers import service_event
+
+    detail = {
+        "version": "1.0",
+        "id": str(uuid.uuid4()),
+        "status": "ACTIVE",
+        "resourceType": "AWS::IAM::Role",
+        "resource": f"arn:aws:iam::{account}:role/{role}",
+        "createdAt": "2026-12-01T21:00:00Z",
+        "analyzedAt": "2026-12-01T21:00:00Z",
+        "updatedAt": "2026-12-01T21:00:00Z",
+        "accountId": account,
+        "region": "us-east-1",
+        "principal": principal,
+        "action": ["sts:AssumeRole"],
+        "condition": {},
+        "isDeleted": False,
+        "isPublic": False,
+    }
+    return service_event("aws.access-analyzer", "Access Analyzer Finding", detail, account).as_dict()
+
+
+@pytest.mark.parametrize(
+    "case_name, principal_key, expect",
+    [
+        ("trust changed to an outside account's root (Stratus backdoor-iam-role shape)", "outside", Outcome.REMEDIATED),
+        ("trust to another account of the organization", "sibling", Outcome.ALREADY_COMPLIANT),
+    ],
+)
+def test_access_analyzer_findings_route_here_and_the_live_trust_decides(shared_org, case_name, principal_key, expect):
+    iam, names = prepare(shared_org, BY_NAME[case_name])
+    event = access_analyzer_finding(names["account"], names["role"], {"AWS": names[principal_key]})
+    assert any(matches(t.pattern, event) for t in registry.get(NAME).triggers)
+    before = trust(iam, names["role"])
+    (result,) = runtime_for(shared_org, NAME).process(event, remediations=[NAME])
+    assert result.outcome is expect, result.reason
+    assert (trust(iam, names["role"]) == before) == (expect is not Outcome.REMEDIATED)
+    assert OUTSIDE not in json.dumps(trust(iam, names["role"]))

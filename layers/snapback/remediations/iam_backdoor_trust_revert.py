@@ -8,7 +8,12 @@ Trigger: CloudTrail in us-east-1 (IAM is global; successful calls only, never Sn
     (fnmatch patterns on the provider ARN or name; default: the IAM Identity Center SAML
     providers, `arn:aws:iam::*:saml-provider/AWSSSO_*_DO_NOT_DELETE`). Never: trust in accounts
     of the organization, AWS service principals, a `*` pinned by aws:PrincipalAccount to
-    accounts of the organization.
+    accounts of the organization. Also IAM Access Analyzer findings (`Access Analyzer Finding`,
+    ACTIVE, resourceType AWS::IAM::Role) of an analyzer in the role's own account: the finding
+    only names the role, the live trust decides (an account-zone analyzer also reports accounts
+    of the organization: those are ALREADY_COMPLIANT here). Findings of an organization-zone
+    analyzer in the security account are not acted on yet: the account binding (snapback.guards)
+    lets only Security Hub and GuardDuty events from the security account name member resources.
 Action: re-read the role (GetRole; events are triggers, not truth):
     - changed trust (UpdateAssumeRolePolicy, or a violation the sweep found): UpdateAssumeRolePolicy
       with the live document minus every untrusted principal (statements and principals the
@@ -66,6 +71,7 @@ DENY_ALL = {
 IAM_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}
 AWS_OWNED_PATHS = ("/aws-service-role/", "/aws-reserved/")
 IDENTITY_CENTER_PROVIDERS = "arn:aws:iam::*:saml-provider/AWSSSO_*_DO_NOT_DELETE"
+ACCESS_ANALYZER_FINDING = "Access Analyzer Finding"
 
 
 def _partition(arn: str | None) -> str:
@@ -85,6 +91,15 @@ class IamBackdoorTrustRevert(Remediation):
             description="Role created or its trust policy changed",
             pattern=cloudtrail_pattern("aws.iam", "iam.amazonaws.com", [CREATE_ROLE, UPDATE_TRUST]),
         ),
+        Trigger(
+            id="access_analyzer",
+            description="IAM Access Analyzer: a role is accessible from outside the zone of trust",
+            pattern={
+                "source": ["aws.access-analyzer"],
+                "detail-type": [ACCESS_ANALYZER_FINDING],
+                "detail": {"resourceType": ["AWS::IAM::Role"], "status": ["ACTIVE"]},
+            },
+        ),
     )
     permissions = ("iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy")
     call_budget = 14
@@ -100,6 +115,8 @@ class IamBackdoorTrustRevert(Remediation):
 
     # -- resolve ---------------------------------------------------------------------------------
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
+        if call is None and event.source == "aws.access-analyzer" and event.detail_type == ACCESS_ANALYZER_FINDING:
+            return self._from_access_analyzer(event)
         if call is None:
             raise NotApplicable("not a CloudTrail call")
         if call.event_name not in (CREATE_ROLE, UPDATE_TRUST) or call.event_source != "iam.amazonaws.com":
@@ -127,6 +144,26 @@ class IamBackdoorTrustRevert(Remediation):
                 raise NotApplicable("the trust policy lets in only the organization and AWS services", target)
             target.facts["summary"] += " trusts " + "; ".join(outsiders)
         return target
+
+    def _from_access_analyzer(self, event: Envelope) -> Target:
+        detail = event.detail
+        if detail.get("resourceType") != "AWS::IAM::Role" or detail.get("status") != "ACTIVE":
+            raise NotApplicable(
+                f"Access Analyzer finding on {detail.get('resourceType')} ({detail.get('status')}), not an active role finding"
+            )
+        arn = detail.get("resource")
+        parts = arn.split(":", 5) if isinstance(arn, str) else []
+        if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+            raise MalformedEvent(f"Access Analyzer finding resource is not a role ARN: {arn!r}")
+        if detail.get("accountId") not in (None, parts[4]):
+            raise MalformedEvent(f"finding account {detail.get('accountId')} does not own {arn}")
+        role = parts[5].rsplit("/", 1)[-1]
+        principal = json.dumps(detail.get("principal") or {}, sort_keys=True)
+        target = self._target(
+            parts[4], parts[1] or "aws", role, "trust", f"IAM Access Analyzer: role {role} accessible to {principal}"
+        )
+        finding = str(detail.get("id") or event.id)
+        return dataclasses.replace(target, idempotency_key=f"access-analyzer#{finding}#{detail.get('updatedAt') or event.time}")
 
     def _target(self, account: str, partition: str, role: str, kind: str, summary: str) -> Target:
         return Target(
