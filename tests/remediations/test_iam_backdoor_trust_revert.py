@@ -288,3 +288,21 @@ def test_access_analyzer_findings_route_here_and_the_live_trust_decides(shared_o
     assert result.outcome is expect, result.reason
     assert (trust(iam, names["role"]) == before) == (expect is not Outcome.REMEDIATED)
     assert OUTSIDE not in json.dumps(trust(iam, names["role"]))
+
+
+def test_declared_permissions_are_exactly_the_calls_made(shared_org):
+    """Every member-account call of inspect, apply, verify and undo, over a changed trust and a quarantined new role."""
+    calls: set[str] = set()
+    runtime = runtime_for(shared_org, NAME)
+    runtime.config = dataclasses.replace(runtime.config, options={NAME: {"quarantine_new_roles": True}})
+    client = runtime.clients.member(shared_org.members["member-a"], "us-east-1", NAME).client("iam")
+    client.meta.events.register("before-call.iam.*", lambda model, **_: calls.add(model.name))
+    for name in (
+        "trust changed to an outside account's root (Stratus backdoor-iam-role shape)",
+        "new role trusting an outside account: paged, not changed (quarantine_new_roles off)",
+    ):
+        _, names = prepare(shared_org, BY_NAME[name])
+        (result,) = runtime.process(event_for(BY_NAME[name], names), remediations=[NAME])
+        assert result.outcome is Outcome.REMEDIATED, result.reason
+        undo(runtime, result.audit_id)
+    assert {f"iam:{c}" for c in calls} == set(registry.get(NAME).permissions)
