@@ -188,8 +188,8 @@ def test_violations_made_without_events_are_fixed_in_every_member_and_region_and
 
     assert summary.errors == [], summary.errors
     assert summary.accounts == sorted([a, b]) and summary.regions == list(REGIONS)
-    # per account: 4 regional sweeps x 2 Regions + 2 account-wide sweeps
-    assert summary.checks == 2 * (4 * 2 + 2)
+    # per account: 4 regional sweeps x 2 Regions + 5 account-wide sweeps (2 of S3 and Config, 3 of IAM)
+    assert summary.checks == 2 * (4 * 2 + 5)
     found = Counter((f["remediation"], f["account"], f["region"]) for f in summary.found)
     assert found == Counter(
         {
@@ -399,8 +399,17 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
     world_ssh(org, a, REGION)
     trail(org, a, "stopped", REGION, logging=False)
     recorder(org, a, REGION, recording=False)
+    outside = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}
+    client(org, a, "iam").create_role(
+        RoleName="partner", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [outside]})
+    )
+    client(org, a, "iam").create_user(UserName="ops")
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    client(org, a, "iam").put_user_policy(UserName="ops", PolicyName="admin", PolicyDocument=json.dumps(admin))
     runtime = sweep_runtime(org, regions=(REGION,), default_mode="dry-run", options={})
     for remediation in registry.swept():
+        # the management account's own boundary is swept there only
+        a = org.management if remediation.name == "management_permission_boundary" else org.members["member-a"]
         sweep = sweeper(runtime, [a], remediations=[remediation.name])
         calls: set[str] = set()
 
@@ -408,7 +417,7 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
             prefix = "s3control" if model.service_model.endpoint_prefix == "s3-control" else model.service_model.endpoint_prefix
             calls.add(IAM_NAME.get(f"{prefix}:{model.name}", f"{prefix}:{model.name}"))
 
-        for service in ("s3", "s3control", "kms", "ec2", "cloudtrail", "config"):
+        for service in ("s3", "s3control", "kms", "ec2", "cloudtrail", "config", "iam"):
             sweep.runtime.clients.member(a, REGION, remediation.name).client(service).meta.events.register("before-call", record)
         summary = sweep.run()
         assert summary.errors == [] and summary.violations >= 1, remediation.name
@@ -421,7 +430,10 @@ def test_remediations_without_a_state_to_check_have_no_sweep():
         "cloudtrail_restart_logging",
         "config_recorder_restore",
         "ec2_revoke_world_admin_ports",
+        "iam_admin_policy_revert",
+        "iam_backdoor_trust_revert",
         "kms_enable_key_rotation",
+        "management_permission_boundary",
         "s3_account_block_public_access",
         "s3_block_public_access",
     ]

@@ -238,6 +238,73 @@ def root_activity_alert(org: LocalOrg, i: int) -> dict[str, Any]:
     return event
 
 
+def iam_backdoor_trust_revert(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    iam, role = session.client("iam"), f"perf-trust-{suffix(i)}"
+    own = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [own]}))
+    chosen = case("iam_backdoor_trust_revert", "trust changed to an outside account's root (Stratus backdoor-iam-role shape)")
+    request = fill(chosen["request"], role=role, outside="999999999999")
+    iam.update_assume_role_policy(RoleName=role, PolicyDocument=request["policyDocument"])
+    return envelope(cloudtrail_record(account, "iam.amazonaws.com", chosen["event"], request)).as_dict()
+
+
+def iam_foreign_credentials(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    iam, user = session.client("iam"), f"perf-creds-{suffix(i)}"
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    chosen = case("iam_foreign_credentials", "assumed role makes a key for an IAM user (Stratus create-access-key shape)")
+    record = cloudtrail_record(
+        account,
+        "iam.amazonaws.com",
+        chosen["event"],
+        fill(chosen["request"], user=user),
+        response=fill(chosen["response"], user=user, key=key),
+    )
+    return envelope(record).as_dict()
+
+
+def iam_console_login_without_mfa(org: LocalOrg, i: int) -> dict[str, Any]:
+    _, account = member_session(org)
+    chosen = case("iam_console_login_without_mfa", "IAM user signs in with a password alone")
+    record = cloudtrail_record(account, "signin.amazonaws.com", "ConsoleLogin", None, response=chosen["response"])
+    record["userIdentity"] = {
+        "type": "IAMUser",
+        "principalId": "AIDAEXAMPLEPERFUSER1",
+        "arn": f"arn:aws:iam::{account}:user/perf-user-{i}",
+        "accountId": account,
+        "userName": f"perf-user-{i}",
+    }
+    record["additionalEventData"] = chosen["additional"]
+    record["eventType"] = "AwsConsoleSignIn"
+    event = envelope(record).as_dict()
+    event["source"], event["detail-type"] = "aws.signin", CONSOLE_SIGNIN[0]
+    return event
+
+
+def management_permission_boundary(org: LocalOrg, i: int) -> dict[str, Any]:
+    """A role made without the boundary in the management account (paged: attach_boundary is off)."""
+    import boto3
+
+    from snapback import member_role
+
+    iam = boto3.client("iam", region_name=REGION, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))  # the management account
+    role = org.config.member_role_name
+    if not iam.list_roles(PathPrefix="/")["Roles"] or role not in {r["RoleName"] for r in iam.list_roles()["Roles"]}:
+        trust = member_role.trust_policy(member_role.remediator_role_arns(org.security))
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(
+            RoleName=role, PolicyName="snapback-remediations", PolicyDocument=json.dumps(member_role.permissions_policy())
+        )
+    name = f"perf-mgmt-{suffix(i)}"
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    chosen = case("management_permission_boundary", "role created without a boundary: paged (attach_boundary off)")
+    return envelope(
+        cloudtrail_record(org.management, "iam.amazonaws.com", chosen["event"], fill(chosen["request"], name=name))
+    ).as_dict()
+
+
 def _vpc(ec2: Any, name: str, cidr: str) -> str:
     found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
     if found:
@@ -364,6 +431,10 @@ WORKLOADS: dict[str, Workload] = {
         Workload("lambda_public_permission_remove", "REMEDIATED", lambda_public_permission_remove),
         Workload("ram_external_share_revoke", "ALREADY_COMPLIANT", ram_external_share_revoke),
         Workload("s3_kms_external_grant_alert", "NOTIFIED", s3_kms_external_grant_alert),
+        Workload("iam_backdoor_trust_revert", "REMEDIATED", iam_backdoor_trust_revert),
+        Workload("iam_foreign_credentials", "REMEDIATED", iam_foreign_credentials),
+        Workload("iam_console_login_without_mfa", "NOTIFIED", iam_console_login_without_mfa),
+        Workload("management_permission_boundary", "NOTIFIED", management_permission_boundary),
     )
 }
 

@@ -30,6 +30,10 @@ POLICIES = {
     "ops-iam": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]},
     "ops-passrole": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}]},
     "ops-read": READ,
+    "ops-escalate": {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:AttachUserPolicy", "Resource": "*"}],
+    },
     "shared-policy": READ,
 }
 KIND = {"User": "user", "Role": "role", "Group": "group"}
@@ -62,6 +66,8 @@ def make_world(org: Any, member: str = "member-a") -> tuple[Any, str]:
     iam.create_group(GroupName=GROUP)
     for name, document in POLICIES.items():
         iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))
+    iam.create_group(GroupName="readers")
+    iam.attach_group_policy(GroupName="readers", PolicyArn=f"arn:aws:iam::{account}:policy/ops-read")
     return iam, account
 
 
@@ -87,6 +93,14 @@ def perform(iam: Any, case: dict[str, Any], account: str) -> None:
         iam.create_policy_version(
             PolicyArn=request["policyArn"], PolicyDocument=request["policyDocument"], SetAsDefault=request["setAsDefault"]
         )
+    elif event == "SetDefaultPolicyVersion":
+        if request["versionId"] != "v1":  # an old admin version, made earlier and left as non-default
+            iam.create_policy_version(PolicyArn=request["policyArn"], PolicyDocument=json.dumps(ADMIN), SetAsDefault=False)
+        iam.set_default_policy_version(PolicyArn=request["policyArn"], VersionId=request["versionId"])
+    elif event == "AddUserToGroup":
+        if request["groupName"] == GROUP:
+            iam.attach_group_policy(GroupName=GROUP, PolicyArn=f"arn:aws:iam::{account}:policy/ops-admin")
+        iam.add_user_to_group(GroupName=request["groupName"], UserName=request["userName"])
 
 
 def reverse(iam: Any, case: dict[str, Any], account: str) -> None:
@@ -98,6 +112,8 @@ def reverse(iam: Any, case: dict[str, Any], account: str) -> None:
     elif event.startswith("Put"):
         kind, names = _principal(request)
         getattr(iam, f"delete_{kind}_policy")(PolicyName=request["policyName"], **names)
+    elif event == "AddUserToGroup":
+        iam.remove_user_from_group(GroupName=request["groupName"], UserName=request["userName"])
     else:
         iam.set_default_policy_version(PolicyArn=request["policyArn"], VersionId="v1")
 
@@ -115,6 +131,7 @@ def snapshot(iam: Any, account: str) -> dict[str, Any]:
         }
     shared = f"arn:aws:iam::{account}:policy/shared-policy"
     state["shared-policy"] = iam.get_policy(PolicyArn=shared)["Policy"]["DefaultVersionId"]
+    state["groups of user"] = sorted(g["GroupName"] for g in iam.list_groups_for_user(UserName=USER)["Groups"])
     return state
 
 
@@ -148,6 +165,9 @@ def test_fixture_case(request, case):
         kind, _ = _principal(request_)
         assert request_["policyName"] in before[kind]["inline"] and request_["policyName"] not in after[kind]["inline"]
         assert result.undo["document"] == before[kind]["inline"][request_["policyName"]]  # backed up
+    elif case["event"] == "AddUserToGroup":
+        assert before["groups of user"] == [GROUP] and after["groups of user"] == []
+        assert after["group"] == before["group"]  # the group keeps its policies
     else:
         assert before["shared-policy"] == "v2" and after["shared-policy"] == "v1"
     assert result.target.region == "us-east-1" and result.source_identity == "snapback@iam_admin_policy_revert"
@@ -467,6 +487,8 @@ def test_declared_permissions_are_exactly_the_calls_made(org):
         "inline NotAction s3:* on * put on a role (URL-encoded)",
         "inline *:* as a single statement object put on a group",
         "new default version allowing * on *",
+        "default version switched back to an old admin version",
+        "user added to a group that holds admin",
     ]
     for name in kinds:
         perform(iam, BY_NAME[name], account)
@@ -475,3 +497,33 @@ def test_declared_permissions_are_exactly_the_calls_made(org):
         undo(runtime, result.audit_id)
     # IAM's API operations are authorised by IAM actions of the same name.
     assert {f"iam:{c}" for c in calls} == set(registry.get(NAME).permissions)
+
+
+# -- the IAM sweep ------------------------------------------------------------------------------
+
+
+def test_sweep_finds_admin_equivalent_grants_no_event_reported(org):
+    from snapback.sweep import Sweeper
+
+    iam, account = make_world(org)
+    escalate = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PutUserPolicy", "Resource": "*"}]}
+    iam.put_user_policy(UserName=USER, PolicyName="quiet-escalation", PolicyDocument=json.dumps(escalate))
+    iam.attach_role_policy(RoleName=ROLE, PolicyArn=f"arn:aws:iam::{account}:policy/ops-admin")
+    # admin by design: the organization's access role, and Snapback's own member role (its inline
+    # policy holds iam:AttachUserPolicy... on *) are never swept
+    # (moto, like Organizations, made OrganizationAccountAccessRole when it created the account)
+    iam.attach_role_policy(RoleName="OrganizationAccountAccessRole", PolicyArn=f"arn:aws:iam::{account}:policy/ops-admin")
+    runtime = runtime_for(org, NAME)
+    names = [NAME, "iam_backdoor_trust_revert"]
+    sweeper = Sweeper(runtime, accounts=[account], remediations=names, sleep=lambda _: None, keep_call_log=True)
+    summary = sweeper.run()
+    found = {f["resource"].rsplit("/", 1)[-1]: f for f in summary.found if f["remediation"] == NAME}
+    assert set(found) == {USER, ROLE}, summary.as_dict()
+    assert all(f["outcome"] == "REMEDIATED" for f in found.values())
+    assert iam.list_user_policies(UserName=USER)["PolicyNames"] == []
+    assert iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"] == []
+    assert len(iam.list_attached_role_policies(RoleName="OrganizationAccountAccessRole")["AttachedPolicies"]) == 1
+    assert iam.list_role_policies(RoleName="snapback-remediator")["PolicyNames"] == ["snapback-remediations"]
+    # one authorization-details read for the account, shared by both IAM sweeps
+    reads = [op for acct, op, _ in sweeper.pacer.log or [] if op == "GetAccountAuthorizationDetails"]
+    assert reads == ["GetAccountAuthorizationDetails"] and not summary.errors

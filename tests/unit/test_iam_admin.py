@@ -82,3 +82,61 @@ def test_sensitive_actions_are_configurable():
     assert admin_grants(policy, sensitive_actions=["iam:AttachRolePolicy"]) == ["Allow iam:AttachRolePolicy on *"]
     assert admin_grants(doc(allow(NotAction="iam:*")), sensitive_actions=["iam:PassRole"]) == []
     assert admin_grants(doc(allow(NotAction=["iam:Create*"]))) == ["Allow every action except iam:Create* on *"]
+
+
+# -- admin-equivalent: privilege escalation (snapback.iam_admin.ESCALATION_ACTIONS) ---------------
+
+
+@pytest.mark.parametrize(
+    "policy, why",
+    [
+        (doc(allow(Action="iam:AttachUserPolicy")), "Allow iam:AttachUserPolicy on * (privilege escalation)"),
+        (doc(allow(Action="iam:Put*")), "Allow iam:PutGroupPolicy on * (privilege escalation via iam:Put*)"),
+        (
+            doc(allow(Action=["s3:*", "iam:createpolicyversion"])),
+            "Allow iam:CreatePolicyVersion on * (privilege escalation)",
+        ),
+        (doc(allow(Action="iam:UpdateAssumeRolePolicy")), "Allow iam:UpdateAssumeRolePolicy on * (privilege escalation)"),
+        (doc(allow(Action="iam:CreateAccessKey")), "Allow iam:CreateAccessKey on * (privilege escalation)"),
+        (
+            doc(allow(NotAction=["iam:PassRole", "iam:Get*", "iam:List*"])),
+            "Allow every action except iam:PassRole, iam:Get*, iam:List* on *",
+        ),
+        # PassRole and compute in different statements of the same document
+        (
+            doc(allow(Action="iam:PassRole"), allow(Action=["ec2:RunInstances", "ec2:Describe*"])),
+            "Allow iam:PassRole with ec2:RunInstances on * (privilege escalation: compute as any role; granted by iam:PassRole and ec2:RunInstances)",
+        ),
+        (
+            doc(allow(Action="iam:Pass*"), allow(Action="lambda:*")),
+            "Allow iam:PassRole with lambda:CreateFunction on * (privilege escalation: compute as any role; granted by iam:Pass* and lambda:*)",
+        ),
+    ],
+)
+def test_escalation_equivalent(policy, why):
+    assert admin_grants(policy, sensitive_actions=[], escalation=True) == [why]
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        doc(allow(Action="iam:AttachUserPolicy", Resource="arn:aws:iam::111122223333:user/app/*")),  # not on every resource
+        doc(allow(Action=["iam:Get*", "iam:List*", "iam:Simulate*"])),
+        doc(allow(Action="iam:PassRole")),  # PassRole alone: `sensitive_actions` decides, not escalation
+        doc(allow(Action="ec2:RunInstances")),  # compute alone passes no role
+        doc(allow(Action="iam:PassRole", Resource="arn:aws:iam::111122223333:role/app-task"), allow(Action="ec2:RunInstances")),
+        doc(allow(NotAction=["iam:*", "organizations:*", "account:*"])),  # PowerUserAccess
+        doc({"Effect": "Deny", "Action": "iam:AttachUserPolicy", "Resource": "*"}),
+        doc(allow(Action="lambda:UpdateFunctionCode")),  # deliberately left out (see ESCALATION_ACTIONS)
+    ],
+)
+def test_not_escalation(policy):
+    assert admin_grants(policy, sensitive_actions=[], escalation=True) == []
+
+
+def test_escalation_is_off_unless_asked_and_every_listed_action_is_a_real_iam_name():
+    from snapback.iam_admin import ESCALATION_ACTIONS, PASSROLE_COMPUTE_ACTIONS
+
+    assert admin_grants(doc(allow(Action="iam:AttachUserPolicy"))) == []
+    assert all(a.startswith("iam:") for a in ESCALATION_ACTIONS) and len(set(ESCALATION_ACTIONS)) == len(ESCALATION_ACTIONS)
+    assert all(":" in a and "*" not in a for a in (*ESCALATION_ACTIONS, *PASSROLE_COMPUTE_ACTIONS))
