@@ -238,6 +238,18 @@ def root_activity_alert(org: LocalOrg, i: int) -> dict[str, Any]:
     return event
 
 
+# -- detectors and logs (issue 13) ----------------------------------------------------------------
+
+
+def guardduty_tampering(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    gd = session.client("guardduty")
+    detector = (gd.list_detectors()["DetectorIds"] or [gd.create_detector(Enable=True)["DetectorId"]])[0]
+    gd.update_detector(DetectorId=detector, Enable=False)
+    record = cloudtrail_record(account, "guardduty.amazonaws.com", "UpdateDetector", {"detectorId": detector, "enable": False})
+    return envelope(record).as_dict()
+
+
 def _vpc(ec2: Any, name: str, cidr: str) -> str:
     found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
     if found:
@@ -270,6 +282,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload("iam_admin_policy_revert", "REMEDIATED", iam_admin_policy_revert),
         Workload("iam_contain_credentials", "REMEDIATED", iam_contain_credentials),
         Workload("root_activity_alert", "NOTIFIED", root_activity_alert),
+        Workload("guardduty_tampering", "REMEDIATED", guardduty_tampering),
     )
 }
 
