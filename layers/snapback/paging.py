@@ -23,6 +23,8 @@ class PageAlways:
     def _act(self, target: Target, runtime: Runtime, mode: str | None = None, approved: bool = False) -> Result:
         result: Result = super()._act(target, runtime, mode, approved)  # type: ignore[misc]
         page = target.facts.get("page")
+        if target.facts.get("critical") and result.outcome not in (Outcome.EXEMPT, Outcome.SKIPPED, Outcome.ALREADY_COMPLIANT):
+            result.severity = Severity.CRITICAL
         if not page:
             return result
         if result.outcome is Outcome.ALREADY_COMPLIANT:

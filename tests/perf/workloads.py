@@ -250,6 +250,23 @@ def guardduty_tampering(org: LocalOrg, i: int) -> dict[str, Any]:
     return envelope(record).as_dict()
 
 
+def cloudtrail_restore_trail(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    name = f"perf-restore-{suffix(i)}"
+    session.client("s3").create_bucket(Bucket=f"logs-{name}")
+    ct = session.client("cloudtrail")
+    ct.create_trail(Name=name, S3BucketName=f"logs-{name}", IsMultiRegionTrail=True)
+    ct.update_trail(Name=name, IsMultiRegionTrail=False)
+    chosen = case("cloudtrail_restore_trail", "UpdateTrail turns multi-Region off, no baseline: switched back on")
+    return _named(chosen, account, name)
+
+
+def _named(chosen: dict[str, Any], account: str, trail: str) -> dict[str, Any]:
+    event = case_event(chosen, account).as_dict()
+    event["detail"]["requestParameters"]["name"] = trail
+    return event
+
+
 def _vpc(ec2: Any, name: str, cidr: str) -> str:
     found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
     if found:
@@ -283,6 +300,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload("iam_contain_credentials", "REMEDIATED", iam_contain_credentials),
         Workload("root_activity_alert", "NOTIFIED", root_activity_alert),
         Workload("guardduty_tampering", "REMEDIATED", guardduty_tampering),
+        Workload("cloudtrail_restore_trail", "REMEDIATED", cloudtrail_restore_trail),
     )
 }
 
