@@ -261,6 +261,11 @@ def cloudtrail_restore_trail(org: LocalOrg, i: int) -> dict[str, Any]:
     return _named(chosen, account, name)
 
 
+def organization_departure_alert(org: LocalOrg, i: int) -> dict[str, Any]:
+    _, account = member_session(org)
+    return envelope(cloudtrail_record(account, "organizations.amazonaws.com", "LeaveOrganization", None)).as_dict()
+
+
 def _named(chosen: dict[str, Any], account: str, trail: str) -> dict[str, Any]:
     event = case_event(chosen, account).as_dict()
     event["detail"]["requestParameters"]["name"] = trail
@@ -301,6 +306,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload("root_activity_alert", "NOTIFIED", root_activity_alert),
         Workload("guardduty_tampering", "REMEDIATED", guardduty_tampering),
         Workload("cloudtrail_restore_trail", "REMEDIATED", cloudtrail_restore_trail),
+        Workload("organization_departure_alert", "NOTIFIED", organization_departure_alert),
     )
 }
 
