@@ -266,6 +266,16 @@ def organization_departure_alert(org: LocalOrg, i: int) -> dict[str, Any]:
     return envelope(cloudtrail_record(account, "organizations.amazonaws.com", "LeaveOrganization", None)).as_dict()
 
 
+def log_destruction_alert(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    group = f"aws-cloudtrail-logs-perf-{suffix(i)}"
+    logs = session.client("logs")
+    logs.create_log_group(logGroupName=group)
+    logs.put_retention_policy(logGroupName=group, retentionInDays=1)
+    request = {"logGroupName": group, "retentionInDays": 1}
+    return envelope(cloudtrail_record(account, "logs.amazonaws.com", "PutRetentionPolicy", request)).as_dict()
+
+
 def _named(chosen: dict[str, Any], account: str, trail: str) -> dict[str, Any]:
     event = case_event(chosen, account).as_dict()
     event["detail"]["requestParameters"]["name"] = trail
@@ -307,6 +317,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload("guardduty_tampering", "REMEDIATED", guardduty_tampering),
         Workload("cloudtrail_restore_trail", "REMEDIATED", cloudtrail_restore_trail),
         Workload("organization_departure_alert", "NOTIFIED", organization_departure_alert),
+        Workload("log_destruction_alert", "REMEDIATED", log_destruction_alert),
     )
 }
 
