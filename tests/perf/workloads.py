@@ -305,6 +305,50 @@ def management_permission_boundary(org: LocalOrg, i: int) -> dict[str, Any]:
     ).as_dict()
 
 
+# -- detectors and logs (issue 13) ----------------------------------------------------------------
+
+
+def guardduty_tampering(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    gd = session.client("guardduty")
+    detector = (gd.list_detectors()["DetectorIds"] or [gd.create_detector(Enable=True)["DetectorId"]])[0]
+    gd.update_detector(DetectorId=detector, Enable=False)
+    record = cloudtrail_record(account, "guardduty.amazonaws.com", "UpdateDetector", {"detectorId": detector, "enable": False})
+    return envelope(record).as_dict()
+
+
+def cloudtrail_restore_trail(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    name = f"perf-restore-{suffix(i)}"
+    session.client("s3").create_bucket(Bucket=f"logs-{name}")
+    ct = session.client("cloudtrail")
+    ct.create_trail(Name=name, S3BucketName=f"logs-{name}", IsMultiRegionTrail=True)
+    ct.update_trail(Name=name, IsMultiRegionTrail=False)
+    chosen = case("cloudtrail_restore_trail", "UpdateTrail turns multi-Region off, no baseline: switched back on")
+    return _named(chosen, account, name)
+
+
+def organization_departure_alert(org: LocalOrg, i: int) -> dict[str, Any]:
+    _, account = member_session(org)
+    return envelope(cloudtrail_record(account, "organizations.amazonaws.com", "LeaveOrganization", None)).as_dict()
+
+
+def log_destruction_alert(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    group = f"aws-cloudtrail-logs-perf-{suffix(i)}"
+    logs = session.client("logs")
+    logs.create_log_group(logGroupName=group)
+    logs.put_retention_policy(logGroupName=group, retentionInDays=1)
+    request = {"logGroupName": group, "retentionInDays": 1}
+    return envelope(cloudtrail_record(account, "logs.amazonaws.com", "PutRetentionPolicy", request)).as_dict()
+
+
+def _named(chosen: dict[str, Any], account: str, trail: str) -> dict[str, Any]:
+    event = case_event(chosen, account).as_dict()
+    event["detail"]["requestParameters"]["name"] = trail
+    return event
+
+
 def _vpc(ec2: Any, name: str, cidr: str) -> str:
     found = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
     if found:
@@ -435,6 +479,10 @@ WORKLOADS: dict[str, Workload] = {
         Workload("iam_foreign_credentials", "REMEDIATED", iam_foreign_credentials),
         Workload("iam_console_login_without_mfa", "NOTIFIED", iam_console_login_without_mfa),
         Workload("management_permission_boundary", "NOTIFIED", management_permission_boundary),
+        Workload("guardduty_tampering", "REMEDIATED", guardduty_tampering),
+        Workload("cloudtrail_restore_trail", "REMEDIATED", cloudtrail_restore_trail),
+        Workload("organization_departure_alert", "NOTIFIED", organization_departure_alert),
+        Workload("log_destruction_alert", "REMEDIATED", log_destruction_alert),
     )
 }
 

@@ -1,8 +1,8 @@
 """Restart CloudTrail logging after tampering, and always tell on-call.
 
-Trigger: CloudTrail (successful calls only, never Snapback's own): StopLogging, DeleteTrail,
-    UpdateTrail (e.g. IsMultiRegionTrail set to false) and PutEventSelectors (the call that
-    drops or narrows management events). Also Security Hub CloudTrail.1 ("at least one
+Trigger: CloudTrail (successful calls only, never Snapback's own): StopLogging. (DeleteTrail,
+    UpdateTrail and PutEventSelectors route to cloudtrail_restore_trail; given directly, e.g. by
+    `snapback handle` or a backtest, they are still read as below.) Also Security Hub CloudTrail.1 ("at least one
     multi-Region trail with read and write management events") and CloudTrail.3 ("at least one
     trail enabled") FAILED findings from AWS's own products.
 Action: re-read the trail (GetTrailStatus, GetTrail, GetEventSelectors). If it exists and is
@@ -52,6 +52,10 @@ if TYPE_CHECKING:
 
 TAMPERING = ("StopLogging", "DeleteTrail")
 SCOPE_CHANGES = ("UpdateTrail", "PutEventSelectors")
+# What EventBridge routes here: DeleteTrail, UpdateTrail and PutEventSelectors go to
+# cloudtrail_restore_trail (it recreates and restores, and starts a trail it restores); resolve still
+# reads them (CLI `handle`, backtest), and the sweep finds any trail left not logging.
+ROUTED = ("StopLogging",)
 NOT_FOUND = "TrailNotFoundException"
 
 
@@ -116,8 +120,8 @@ class CloudTrailRestartLogging(Remediation):
     triggers = (
         Trigger(
             id="cloudtrail",
-            description="Trail stopped, deleted, updated or its event selectors changed",
-            pattern=cloudtrail_pattern("aws.cloudtrail", "cloudtrail.amazonaws.com", [*TAMPERING, *SCOPE_CHANGES]),
+            description="Trail logging stopped",
+            pattern=cloudtrail_pattern("aws.cloudtrail", "cloudtrail.amazonaws.com", list(ROUTED)),
         ),
     )
     controls = ("CloudTrail.1", "CloudTrail.3")

@@ -1,8 +1,9 @@
 """Scenario: an intruder covers their tracks in member-a: stops the audit trail, narrows another, deletes a third.
 
-Shows the stopped trail restarted (REMEDIATED), the narrowed trail reported without being widened
-(NOTIFIED), the deleted trail reported as something Snapback cannot fix (FAILED, with the reason),
-and Snapback's own StopLogging (an undo) never routed back to it.
+Shows the stopped trail restarted (cloudtrail_restart_logging, REMEDIATED), the trail the intruder made
+single-Region switched back to multi-Region (cloudtrail_restore_trail, REMEDIATED), the deleted trail
+paged with the exact command to recreate it (no last known good was recorded for it yet: NOTIFIED,
+critical), and Snapback's own StopLogging (an undo) never routed back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ SOURCE = "cloudtrail.amazonaws.com"
 
 
 def run(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
-    """Three tampering calls in member-a: restart, alert, and a clear failure for the deleted trail."""
+    """Three tampering calls in member-a: restart, restore, and a page for the deleted trail."""
     account = org.members["member-a"]
     member = org.session(account)
     ct = member.client("cloudtrail")
@@ -50,8 +51,9 @@ def run(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
     results = deliver(org, account, timeline, expect=3)
 
     logging = {t: ct.get_trail_status(Name=t)["IsLogging"] for t in (audit, lake)}
+    multi = ct.get_trail(Name=lake)["Trail"]["IsMultiRegionTrail"]
     timeline.add(
-        "verify", f"read back as member-a: {audit} logging={logging[audit]}, {lake} logging={logging[lake]} (still single-Region)"
+        "verify", f"read back as member-a: {audit} logging={logging[audit]}, {lake} logging={logging[lake]} multi-Region={multi}"
     )
     outcomes = {r.target.resource_id if r.target else "-": r.outcome.value for r in results}
     return {
@@ -59,7 +61,8 @@ def run(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
         "account": account,
         "outcomes": outcomes,
         "passed": len(results) == 3
-        and outcomes == {audit: Outcome.REMEDIATED.value, lake: Outcome.NOTIFIED.value, legacy: Outcome.FAILED.value}
-        and all(logging.values()),
+        and outcomes == {audit: Outcome.REMEDIATED.value, lake: Outcome.REMEDIATED.value, legacy: Outcome.NOTIFIED.value}
+        and all(logging.values())
+        and multi,
         "results": [r.as_dict() for r in results],
     }
