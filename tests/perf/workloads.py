@@ -138,6 +138,37 @@ def ec2_revoke_world_admin_ports(org: LocalOrg, i: int) -> dict[str, Any]:
     return envelope(record).as_dict()
 
 
+def ec2_nacl_world_admin_ports(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    ec2 = session.client("ec2")
+    acl = ec2.create_network_acl(VpcId=_vpc(ec2, "perf-nacl", "10.61.0.0/16"))["NetworkAcl"]["NetworkAclId"]
+    chosen = case("ec2_nacl_world_admin_ports", "SSH from 0.0.0.0/0 allowed at rule 90")
+    request = fill(chosen["request"], acl=acl)
+    ec2.create_network_acl_entry(
+        NetworkAclId=acl, RuleNumber=90, Protocol="6", RuleAction="allow", Egress=False, CidrBlock="0.0.0.0/0",
+        PortRange={"From": 22, "To": 22},
+    )  # fmt: skip
+    record = cloudtrail_record(account, "ec2.amazonaws.com", chosen["event"], request)
+    return envelope(record).as_dict()
+
+
+def waf_block_attacker_ip(org: LocalOrg, i: int) -> dict[str, Any]:
+    from snapback.events import GUARDDUTY_FINDING
+    from snapback.remediations.waf_block_attacker_ip import IP_SET_NAMES
+    from tests.remediations.helpers import service_event
+
+    _, account = member_session(org)
+    wafv2 = org.session(org.security).client("wafv2", region_name="us-east-1")
+    have = {s["Name"] for s in wafv2.list_ip_sets(Scope="REGIONAL")["IPSets"]}
+    for version, name in IP_SET_NAMES.items():
+        if name not in have:
+            wafv2.create_ip_set(Name=name, Scope="REGIONAL", IPAddressVersion=f"IPV{version}", Addresses=[])
+    chosen = case("waf_block_attacker_ip", "SSH brute force against an instance (INBOUND): attacker blocked")
+    detail = fill(chosen["finding"], account=account, finding_id=f"perf{suffix(i)}", member_b=org.members["member-b"])
+    detail["service"]["action"]["networkConnectionAction"]["remoteIpDetails"]["ipAddressV4"] = f"45.155.205.{10 + i}"
+    return service_event("aws.guardduty", GUARDDUTY_FINDING, detail, account).as_dict()
+
+
 def ec2_isolate_instance(org: LocalOrg, i: int) -> dict[str, Any]:
     """The fixture's fullest host: an instance profile, a second ENI and a data volume."""
     session, account = member_session(org)
@@ -465,7 +496,9 @@ WORKLOADS: dict[str, Workload] = {
         Workload("cloudtrail_restart_logging", "REMEDIATED", cloudtrail_restart_logging),
         Workload("config_recorder_restore", "REMEDIATED", config_recorder_restore),
         Workload("ec2_revoke_world_admin_ports", "REMEDIATED", ec2_revoke_world_admin_ports),
+        Workload("ec2_nacl_world_admin_ports", "REMEDIATED", ec2_nacl_world_admin_ports),
         Workload("ec2_isolate_instance", "REMEDIATED", ec2_isolate_instance),
+        Workload("waf_block_attacker_ip", "REMEDIATED", waf_block_attacker_ip),
         Workload("iam_admin_policy_revert", "REMEDIATED", iam_admin_policy_revert),
         Workload("iam_contain_credentials", "REMEDIATED", iam_contain_credentials),
         Workload("root_activity_alert", "NOTIFIED", root_activity_alert),

@@ -8,6 +8,7 @@ with DescribeSecurityGroupRules (every created rule, as CloudTrail records them)
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 from typing import Any
 
@@ -82,9 +83,35 @@ def world_admin(rule: dict[str, Any], ports: tuple[int, ...] = (22, 3389)) -> bo
     cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
     if cidr not in ("0.0.0.0/0", "::/0"):
         return False
+    return admits_admin(rule, ports)
+
+
+def admits_admin(rule: dict[str, Any], ports: tuple[int, ...] = (22, 3389), protocol: str | None = None) -> bool:
     if rule["IpProtocol"] == "-1":
         return True
+    if protocol is not None and rule["IpProtocol"] != protocol:
+        return False
     return rule["IpProtocol"] in ("tcp", "udp") and any(rule["FromPort"] <= p <= rule["ToPort"] for p in ports)
+
+
+def world_open_ports(rules: Any, ports: tuple[int, ...] = (22, 3389)) -> set[tuple[int, str, int]]:
+    """(port, protocol, IP version) that the union of the rules' CIDRs opens to everyone: computed here
+    with the standard library alone, independently of the module's cover search."""
+    everyone = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}
+    out = set()
+    for port in ports:
+        for protocol in ("tcp", "udp"):
+            for version in (4, 6):
+                nets = [
+                    ipaddress.ip_network(r.get("CidrIpv4") or r.get("CidrIpv6"))
+                    for r in rules
+                    if (r.get("CidrIpv4") or r.get("CidrIpv6"))
+                    and ipaddress.ip_network(r.get("CidrIpv4") or r.get("CidrIpv6")).version == version
+                    and admits_admin(r, (port,), protocol)
+                ]
+                if nets and list(ipaddress.collapse_addresses(nets)) == [everyone[version]]:
+                    out.add((port, protocol, version))
+    return out
 
 
 def make_group(org: Any, member: str = "member-a") -> tuple[Any, str, str]:
@@ -99,6 +126,18 @@ def authorize_event(case: dict[str, Any], ec2: Any, account: str, group: str) ->
     """Perform the case's call in moto (setup 'authorize') and return its CloudTrail event."""
     request = fill(case["request"], group=group)
     response = None
+    if case["setup"] == "modify":
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=case["initial"])
+        (rule_id,) = rules_of(ec2, group)
+        request = fill(case["request"], group=group, rule=rule_id)
+        update = request["ModifySecurityGroupRulesRequest"]["SecurityGroupRule"]
+        ec2.modify_security_group_rules(
+            GroupId=group,
+            SecurityGroupRules=[
+                {"SecurityGroupRuleId": update["SecurityGroupRuleId"], "SecurityGroupRule": update["SecurityGroupRule"]}
+            ],
+        )
+        response = {"requestId": "5d1a6ba8-2c55-4c0e-9f3e-0b8a3c8e5b21", "_return": True}
     if case["setup"] == "authorize":
         before = rules_of(ec2, group)
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=ip_permissions(request))
@@ -152,9 +191,14 @@ def test_fixture_case(org, case):
     after = rules_of(ec2, group)
     if case["expect"] == "REMEDIATED":
         revoked = {r["rule_id"] for r in result.undo["revoked"]}
-        assert revoked == {rid for rid, r in before.items() if world_admin(r)} and revoked
+        assert world_open_ports(before.values()) and revoked and revoked <= set(before)
         assert set(after) == set(before) - revoked  # every other rule stays, untouched
-        assert not any(world_admin(r) for r in after.values())
+        assert not world_open_ports(after.values())
+        # exactly a cover: the revoked rules open a port to everyone, and none of them is redundant in it
+        opened = world_open_ports([before[k] for k in revoked])
+        assert opened
+        for rid in revoked:
+            assert world_open_ports([before[k] for k in revoked - {rid}]) != opened, f"{rid} revoked, not needed"
         assert result.after["open_rules"] == [] and len(result.before["open_rules"]) == len(revoked)
         assert result.finding_id and result.notification_id and result.audit_id
         assert result.source_identity == "snapback@ec2_revoke_world_admin_ports"

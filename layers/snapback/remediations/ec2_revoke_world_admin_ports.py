@@ -1,32 +1,45 @@
 """Revoke security group rules that open admin ports (SSH, RDP) to the whole internet.
 
-Trigger: CloudTrail AuthorizeSecurityGroupIngress (successful calls only, never Snapback's own)
-    whose permissions allow 0.0.0.0/0 or ::/0 to an admin port: a TCP/UDP port range covering one
-    of `admin_ports` (default 22 and 3389), or all traffic (IpProtocol -1). Security Hub controls
-    EC2.13 (port 22), EC2.14 (port 3389) and EC2.19 (high-risk ports; only the admin ports are acted
-    on) FAILED on an AwsEc2SecurityGroup.
-Action: re-read the group (DescribeSecurityGroups, DescribeSecurityGroupRules). From a CloudTrail
-    event, the rules acted on are exactly those the call authorized: by the SecurityGroupRuleIds of
-    `responseElements` when CloudTrail recorded them, else by matching protocol, ports and CIDR of
-    the requested permissions against the group's current rules. From a Security Hub finding, every
-    world-open admin-port ingress rule of the group. Those rules (and no other CIDR, port or rule of
-    the same permission) are revoked by rule id; the group is read again to verify.
+World-open means the union of the group's ingress CIDRs that admit an admin port covers every
+address of an IP version: `0.0.0.0/0` or `::/0` alone, and equally `0.0.0.0/1` + `128.0.0.0/1`,
+`::/1` + `8000::/1` or any finer split, across rules with different port ranges (a TCP 22 rule from
+one half and a TCP 0-1023 rule from the other open port 22 to everyone). See `snapback.netranges`.
+
+Trigger: CloudTrail AuthorizeSecurityGroupIngress and ModifySecurityGroupRules (successful calls
+    only, never Snapback's own) whose rules admit an admin port from a CIDR: a TCP/UDP port range
+    covering one of `admin_ports` (default 22 and 3389), or all traffic (IpProtocol -1). Any CIDR,
+    private ones included, is re-checked against the group, because the piece that completes a
+    split cover may be any piece. Security Hub controls EC2.13 (port 22), EC2.14 (port 3389) and
+    EC2.19 (high-risk ports; only the admin ports are acted on) FAILED on an AwsEc2SecurityGroup.
+Action: re-read the group (DescribeSecurityGroups, DescribeSecurityGroupRules) and compute which
+    rules make an admin port world-open: the smallest cover found, taking the event's own rules
+    first, then the broadest, and leaving out any rule inside another (a 10.0.0.0/8 VPN rule inside
+    0.0.0.0/1 stays). From a CloudTrail event, only rules the call created or modified are acted on:
+    by the SecurityGroupRuleIds CloudTrail recorded (`responseElements.securityGroupRuleSet`, or the
+    rule ids of a ModifySecurityGroupRules request), else by matching protocol, ports and CIDR of the
+    requested permissions; a cover completed by rules that predate the call is the sweep's and
+    EC2.13's to report. From a Security Hub finding or the sweep, every cover of the group, until
+    no admin port is world-open. Those rules (and no other CIDR, port or rule of the same
+    permission) are revoked by rule id; the group is read again to verify.
 Undo: authorize the revoked rules again, one by one, with their protocol, ports, CIDR and
-    description (they get new rule ids; a rule that is already back counts as restored).
+    description (they get new rule ids; a rule that is already back counts as restored). For a
+    ModifySecurityGroupRules event this restores the modified (world-open) rule, what Snapback
+    removed; the rule as it was before the modification is not in the event (CloudTrail does not
+    record it) and is not recreated.
 Permissions: ec2:DescribeSecurityGroups, ec2:DescribeSecurityGroupRules,
     ec2:RevokeSecurityGroupIngress, ec2:AuthorizeSecurityGroupIngress (undo).
 Side effects: SSH/RDP from the internet stops at once for new connections; established ones stay
     tracked until they time out. Rules from specific CIDRs, prefix lists or other groups stay. A
     bastion that really must be world-open belongs in an exemption (snapback.yaml), never a tag.
 Sweep (every configured Region): every ingress rule of the Region (DescribeSecurityGroupRules);
-    each group with a rule opening an admin port to 0.0.0.0/0 or ::/0 is a violation, handled like
-    a Security Hub finding on the group (every such rule of the group is revoked).
+    each group whose rules make an admin port world-open (one rule or a split cover) is a
+    violation, handled like a Security Hub finding on the group (every cover is revoked).
 Options (snapback.yaml `remediations.ec2_revoke_world_admin_ports.options`): `admin_ports`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +49,7 @@ from snapback.clients import MemberSession, classify, error_code
 from snapback.errors import MalformedEvent, NotApplicable, PermanentError
 from snapback.events import CloudTrailCall, Envelope
 from snapback.findings import AsffFinding
+from snapback.netranges import Network, minimal_cover, network
 from snapback.outcomes import Severity, Target
 from snapback.registry import register
 from snapback.remediation import Remediation
@@ -82,6 +96,16 @@ class IngressRule:
     @property
     def world(self) -> bool:
         return self.cidr in WORLD
+
+    @property
+    def net(self) -> Network | None:
+        return network(self.cidr)
+
+    def admits(self, protocol: str, port: int) -> bool:
+        """Whether this rule lets `protocol` (tcp/udp) traffic to `port` in."""
+        if self.protocol == ALL_TRAFFIC:
+            return True
+        return self.protocol == protocol and bool(self.admin_ports([port]))
 
     def admin_ports(self, ports: Iterable[int]) -> list[int]:
         """The admin ports this rule opens (all of them for all traffic or an open range)."""
@@ -137,6 +161,63 @@ class IngressRule:
             source["Description"] = self.description
         permission["Ipv6Ranges" if ipv6 else "IpRanges"] = [source]
         return permission
+
+
+def world_open(
+    rules: Iterable[IngressRule], ports: Iterable[int], preferred: Callable[[IngressRule], bool] = lambda _: False
+) -> list[IngressRule]:
+    """The rules that make an admin port world-open (each cover of each port, protocol and IP version,
+    again and again until none is left), in a stable order. `preferred` rules are taken first into
+    a cover (an event's own rules), so that a pre-existing rule is only named where it is needed."""
+    remaining = [r for r in rules if r.net is not None]
+    chosen: list[IngressRule] = []
+    while True:
+        found: list[IngressRule] = []
+        for port in sorted(set(ports)):
+            for protocol in sorted(PORT_PROTOCOLS):
+                for version in (4, 6):
+                    admitting = [r for r in remaining if r.admits(protocol, port) and r.net.version == version]  # type: ignore[union-attr]
+                    cover = minimal_cover(admitting, lambda r: r.net, preferred)  # type: ignore[arg-type,return-value]
+                    found.extend(r for r in cover if r not in found)
+        if not found:
+            return chosen
+        chosen.extend(found)
+        remaining = [r for r in remaining if r not in found]
+
+
+def modified_rules(request: Mapping[str, Any]) -> tuple[str | None, list[IngressRule]]:
+    """(group id, rules with their ids) of a ModifySecurityGroupRules request as CloudTrail records it:
+    `requestParameters.ModifySecurityGroupRulesRequest` with `GroupId` and `SecurityGroupRule` (one
+    update, or a list of them), each `{SecurityGroupRuleId, SecurityGroupRule: {IpProtocol, FromPort,
+    ToPort, CidrIpv4 | CidrIpv6 | ..., Description}}`. The SDK's own field names are accepted too."""
+    body = request.get("ModifySecurityGroupRulesRequest")
+    body = body if isinstance(body, Mapping) else request
+    group = body.get("GroupId") or body.get("groupId")
+    updates = body.get("SecurityGroupRule") or body.get("SecurityGroupRules") or body.get("securityGroupRules") or []
+    if isinstance(updates, Mapping):
+        updates = updates.get("items", [updates]) if "items" in updates else [updates]
+    rules = []
+    for update in updates if isinstance(updates, list) else []:
+        if not isinstance(update, Mapping):
+            continue
+        rule_id = update.get("SecurityGroupRuleId") or update.get("securityGroupRuleId")
+        spec = update.get("SecurityGroupRule") or update.get("securityGroupRule")
+        if not isinstance(spec, Mapping) or not isinstance(rule_id, str):
+            continue
+        field = {k.lower(): v for k, v in spec.items()}
+        cidr = field.get("cidripv4") or field.get("cidripv6")
+        if isinstance(cidr, str) and cidr:
+            rules.append(
+                IngressRule(
+                    _protocol(field.get("ipprotocol")),
+                    _port(field.get("fromport")),
+                    _port(field.get("toport")),
+                    cidr,
+                    field.get("description") or None,
+                    rule_id,
+                )
+            )
+    return (group if isinstance(group, str) else None), rules
 
 
 def requested_rules(request: Mapping[str, Any]) -> list[IngressRule]:
@@ -217,7 +298,9 @@ class Ec2RevokeWorldAdminPorts(Remediation):
         Trigger(
             id="cloudtrail",
             description="Security group ingress authorized",
-            pattern=cloudtrail_pattern("aws.ec2", "ec2.amazonaws.com", ["AuthorizeSecurityGroupIngress"]),
+            pattern=cloudtrail_pattern(
+                "aws.ec2", "ec2.amazonaws.com", ["AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules"]
+            ),
         ),
     )
     controls = ("EC2.13", "EC2.14", "EC2.19")
@@ -227,6 +310,7 @@ class Ec2RevokeWorldAdminPorts(Remediation):
         "ec2:DescribeSecurityGroups",
         "ec2:RevokeSecurityGroupIngress",
     )
+    events = ("AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules")
     call_budget = 16
     gone_codes = frozenset({"InvalidGroup.NotFound", "InvalidGroupId.NotFound"})
     defaults = {"admin_ports": [22, 3389]}
@@ -238,22 +322,32 @@ class Ec2RevokeWorldAdminPorts(Remediation):
         return sorted({int(p) for p in (ports if isinstance(ports, (list, tuple)) else [ports])})
 
     def _world_admin(self, rules: Iterable[IngressRule]) -> list[IngressRule]:
-        return [r for r in rules if r.world and r.admin_ports(self.admin_ports)]
+        return world_open(rules, self.admin_ports)
+
+    def _admin_candidates(self, rules: Iterable[IngressRule]) -> list[IngressRule]:
+        """Rules that admit an admin port from a CIDR: each may be (a piece of) a world-open cover."""
+        return [r for r in rules if r.net is not None and r.admin_ports(self.admin_ports)]
 
     # -- resolve -----------------------------------------------------------------------------------
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
         if call is None:
             raise NotApplicable("not a CloudTrail call")
-        if call.event_name != "AuthorizeSecurityGroupIngress":
+        if call.event_name not in self.events:
             raise NotApplicable(f"{call.event_name} does not open ingress")
-        recorded = recorded_rules(call.response)
-        group = call.request.get("groupId") or next(
-            (i.get("groupId") for i in _items((call.response or {}).get("securityGroupRuleSet")) if i.get("groupId")), None
-        )
+        if call.event_name == "ModifySecurityGroupRules":
+            group, recorded = modified_rules(call.request)
+            requested: list[IngressRule] = []
+        else:
+            recorded = recorded_rules(call.response)
+            group = call.request.get("groupId") or next(
+                (i.get("groupId") for i in _items((call.response or {}).get("securityGroupRuleSet")) if i.get("groupId")),
+                None,
+            )
+            requested = requested_rules(call.request)
         if not isinstance(group, str) or not group.startswith("sg-"):
             raise MalformedEvent(f"{call.event_name} names no security group id (requestParameters.groupId missing)")
-        requested = requested_rules(call.request)
-        offending = self._world_admin(recorded) or self._world_admin(requested)
+        by_ids = self._admin_candidates(recorded)
+        offending = by_ids or self._admin_candidates(requested)
         region = call.region or event.region
         target = Target(
             account=event.account,
@@ -268,13 +362,13 @@ class Ec2RevokeWorldAdminPorts(Remediation):
                 **call.facts(),
                 "admin_ports": self.admin_ports,
                 "authorized": [r.as_dict() for r in offending],
-                "match": "rule_ids" if self._world_admin(recorded) else "permissions",
+                "match": "rule_ids" if by_ids else "permissions",
             },
         )
         if not offending:
             raise NotApplicable(
-                f"no rule opens admin ports {self.admin_ports} to 0.0.0.0/0 or ::/0 "
-                f"({len(requested) or len(recorded)} CIDR rule(s) authorized)",
+                f"no rule admits admin ports {self.admin_ports} from a CIDR "
+                f"({len(requested) or len(recorded)} CIDR rule(s) {'modified' if call.event_name.startswith('Modify') else 'authorized'})",
                 target,
             )
         target.facts["summary"] += ": " + "; ".join(r.label() for r in offending)
@@ -316,9 +410,12 @@ class Ec2RevokeWorldAdminPorts(Remediation):
         for page in session.client("ec2").get_paginator("describe_security_group_rules").paginate():
             for item in page["SecurityGroupRules"]:
                 rule = _current_rule(item)
-                if rule is not None and self._world_admin([rule]):
+                if rule is not None and rule.admin_ports(self.admin_ports):
                     open_by_group.setdefault(str(item["GroupId"]), []).append(rule)
-        for group, rules in sorted(open_by_group.items()):
+        for group, candidates in sorted(open_by_group.items()):
+            rules = self._world_admin(candidates)
+            if not rules:
+                continue
             yield Target(
                 account=account,
                 region=region,
@@ -345,14 +442,19 @@ class Ec2RevokeWorldAdminPorts(Remediation):
             for item in page["SecurityGroupRules"]
             if (rule := _current_rule(item)) is not None
         ]
-        open_rules = self._world_admin(current)
         match = target.facts.get("match")
         authorized = [IngressRule.from_dict(r) for r in target.facts.get("authorized") or []]
-        if match == "rule_ids":
-            ids = {r.rule_id for r in authorized}
-            open_rules = [r for r in open_rules if r.rule_id in ids]
-        elif match == "permissions":
-            open_rules = [r for r in open_rules if any(r.same_rule(a) for a in authorized)]
+        ids = {r.rule_id for r in authorized}
+
+        def ours(rule: IngressRule) -> bool:
+            if match == "rule_ids":
+                return rule.rule_id in ids
+            return any(rule.same_rule(a) for a in authorized)
+
+        if match in ("rule_ids", "permissions"):
+            open_rules = [r for r in world_open(current, self.admin_ports, ours) if ours(r)]
+        else:
+            open_rules = self._world_admin(current)
         return {
             "group_id": group["GroupId"],
             "group_name": group.get("GroupName"),
