@@ -124,7 +124,11 @@ def test_login_profile_deleted_when_opted_in_and_undo_issues_a_reset_required_pa
     (result,) = runtime.process(event_for(case, names), remediations=[NAME])
     assert result.outcome is Outcome.REMEDIATED, result.reason
     assert login_profile(iam, user) is None
+    sent: list[dict[str, Any]] = []  # moto keeps no PasswordResetRequired: check what was asked of IAM
+    member_iam = runtime.clients.member(names["account"], "us-east-1", NAME).client("iam")
+    member_iam.meta.events.register("provide-client-params.iam.CreateLoginProfile", lambda params, **_: sent.append(dict(params)))
     done = undo(runtime, result.audit_id)
+    assert sent and sent[0]["PasswordResetRequired"] is True and sent[0]["UserName"] == user
     assert login_profile(iam, user) == {"UserName": user}
     secret_name = f"snapback/undo/login-profile/{names['account']}/{user}"
     assert secret_name in done["actions"][0]
