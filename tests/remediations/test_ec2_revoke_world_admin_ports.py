@@ -497,3 +497,65 @@ def test_declared_permissions_are_exactly_the_calls_made(org):
     (result,) = runtime.process(authorize_event(MIXED, ec2, account, group), remediations=[NAME])
     undo(runtime, result.audit_id)
     assert {f"ec2:{c}" for c in calls} == set(registry.get(NAME).permissions)
+
+
+# -- split covers (issue 14 item 6) ---------------------------------------------------------------
+
+
+def test_a_half_that_completes_an_existing_half_is_revoked_alone(org):
+    """0.0.0.0/1 on SSH predates the event; the call adds 128.0.0.0/1: only the call's rule goes,
+    and the group is no longer world-open (the old half alone covers nothing)."""
+    ec2, account, group = make_group(org)
+    ec2.authorize_security_group_ingress(
+        GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/1"}]}]
+    )
+    old = set(rules_of(ec2, group))
+    case = {
+        **SSH,
+        "request": {
+            "groupId": "{group}",
+            "ipPermissions": {
+                "items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "128.0.0.0/1"}]}}]
+            },
+        },
+    }
+    (result,) = runtime_for(org, NAME).process(authorize_event(case, ec2, account, group), remediations=[NAME])
+    assert result.outcome is Outcome.REMEDIATED, result.reason
+    assert set(rules_of(ec2, group)) == old and [r["cidr"] for r in result.undo["revoked"]] == ["128.0.0.0/1"]
+    assert not world_open_ports(rules_of(ec2, group).values())
+
+
+def test_sweep_finds_split_covers_and_leaves_partial_groups(org):
+    from snapback.sweep import Sweeper
+
+    ec2, account, split = make_group(org)
+    ec2.authorize_security_group_ingress(
+        GroupId=split,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/1"}, {"CidrIp": "10.0.0.0/8"}]},
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "128.0.0.0/1"}]},
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        ],
+    )
+    partial = ec2.create_security_group(GroupName="partial", Description="half", VpcId=ec2.describe_security_groups(GroupIds=[split])["SecurityGroups"][0]["VpcId"])["GroupId"]  # fmt: skip
+    ec2.authorize_security_group_ingress(
+        GroupId=partial,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/1"}]}],
+    )
+    runtime = runtime_for(org, NAME)
+    summary = Sweeper(runtime, accounts=[account], regions=["us-east-1"], remediations=[NAME]).run()
+    assert summary.errors == [] and summary.violations == 1 and summary.found[0]["resource"].endswith(split), summary.found
+    assert sorted(shape(r) for r in rules_of(ec2, split).values()) == [
+        ("tcp", 22, 22, "10.0.0.0/8", None),
+        ("tcp", 443, 443, "0.0.0.0/0", None),
+    ]
+    assert [shape(r) for r in rules_of(ec2, partial).values()] == [("tcp", 3389, 3389, "0.0.0.0/1", None)]
+
+
+def test_security_hub_finding_listing_only_split_halves_is_acted_on(org):
+    ec2, account, group = make_group(org)
+    halves = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "Ipv6Ranges": [{"CidrIpv6": "::/1"}, {"CidrIpv6": "8000::/1"}]}]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=halves)
+    (result,) = runtime_for(org, NAME).process(control_event(org, account, group, "EC2.13", halves), remediations=[NAME])
+    assert result.outcome is Outcome.REMEDIATED, result.reason
+    assert rules_of(ec2, group) == {}

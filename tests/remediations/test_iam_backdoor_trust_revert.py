@@ -38,7 +38,7 @@ def runtime_for(org: LocalOrg, name: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def shared_org() -> Iterator[LocalOrg]:
+def org() -> Iterator[LocalOrg]:
     from moto import mock_aws
 
     from snapback_ops.demo import build_org
@@ -93,8 +93,7 @@ def event_for(case: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_fixture_case(shared_org, case):
-    org = shared_org
+def test_fixture_case(org, case):
     iam, names = prepare(org, case)
     role = names["role"]
     before = trust(iam, role)
@@ -122,10 +121,10 @@ def test_fixture_case(shared_org, case):
     assert undo(runtime, result.audit_id)["outcome"] == "ALREADY_UNDONE"
 
 
-def test_new_role_is_quarantined_when_the_team_opts_in_and_undo_lifts_it(shared_org):
+def test_new_role_is_quarantined_when_the_team_opts_in_and_undo_lifts_it(org):
     case = BY_NAME["new role trusting an outside account: paged, not changed (quarantine_new_roles off)"]
-    iam, names = prepare(shared_org, case)
-    runtime = runtime_for(shared_org, NAME)
+    iam, names = prepare(org, case)
+    runtime = runtime_for(org, NAME)
     runtime.config = dataclasses.replace(runtime.config, options={NAME: {"quarantine_new_roles": True}})
     (result,) = runtime.process(event_for(case, names), remediations=[NAME])
     assert result.outcome is Outcome.REMEDIATED, result.reason
@@ -137,31 +136,31 @@ def test_new_role_is_quarantined_when_the_team_opts_in_and_undo_lifts_it(shared_
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
 
 
-def test_a_partner_trust_in_an_exemption_is_left_alone(shared_org):
+def test_a_partner_trust_in_an_exemption_is_left_alone(org):
     case = BY_NAME["trust changed to an outside account's root (Stratus backdoor-iam-role shape)"]
-    iam, names = prepare(shared_org, case)
+    iam, names = prepare(org, case)
     before = trust(iam, names["role"])
-    runtime = runtime_for(shared_org, NAME)
+    runtime = runtime_for(org, NAME)
     exemption = Exemption(reason="vendor integration, TICKET-9", resources=(f"arn:aws:iam::*:role/{names['role']}",))
     runtime.config = dataclasses.replace(runtime.config, exemptions=(exemption,))
     (result,) = runtime.process(event_for(case, names), remediations=[NAME])
     assert result.outcome is Outcome.EXEMPT and trust(iam, names["role"]) == before
 
 
-def test_the_live_trust_decides_not_the_event(shared_org):
+def test_the_live_trust_decides_not_the_event(org):
     """A benign-looking event about a role whose live trust lets outsiders in is still acted on... only
     when the event itself names an outsider: a benign event is SKIPPED before any read (NotApplicable)."""
     case = BY_NAME["trust to everyone (AWS *)"]
-    iam, names = prepare(shared_org, case)
+    iam, names = prepare(org, case)
     iam.update_assume_role_policy(RoleName=names["role"], PolicyDocument=json.dumps(own_trust(names["account"])))
-    (result,) = runtime_for(shared_org, NAME).process(event_for(case, names), remediations=[NAME])
+    (result,) = runtime_for(org, NAME).process(event_for(case, names), remediations=[NAME])
     assert result.outcome is Outcome.ALREADY_COMPLIANT
 
 
-def test_sweep_finds_an_outside_trust_no_event_reported_and_reverts_it(shared_org):
+def test_sweep_finds_an_outside_trust_no_event_reported_and_reverts_it(org):
     case = BY_NAME["outside account added beside an org account: only the outsider goes"]
-    iam, names = prepare(shared_org, case)
-    runtime = runtime_for(shared_org, NAME)
+    iam, names = prepare(org, case)
+    runtime = runtime_for(org, NAME)
     summary = Sweeper(runtime, accounts=[names["account"]], remediations=[NAME], sleep=lambda _: None).run()
     found = [f for f in summary.found if f["resource"].endswith(f":role/{names['role']}")]
     assert found and found[0]["outcome"] == "REMEDIATED", summary.as_dict()
@@ -279,29 +278,29 @@ def access_analyzer_finding(account: str, role: str, principal: dict[str, Any]) 
         ("trust to another account of the organization", "sibling", Outcome.ALREADY_COMPLIANT),
     ],
 )
-def test_access_analyzer_findings_route_here_and_the_live_trust_decides(shared_org, case_name, principal_key, expect):
-    iam, names = prepare(shared_org, BY_NAME[case_name])
+def test_access_analyzer_findings_route_here_and_the_live_trust_decides(org, case_name, principal_key, expect):
+    iam, names = prepare(org, BY_NAME[case_name])
     event = access_analyzer_finding(names["account"], names["role"], {"AWS": names[principal_key]})
     assert any(matches(t.pattern, event) for t in registry.get(NAME).triggers)
     before = trust(iam, names["role"])
-    (result,) = runtime_for(shared_org, NAME).process(event, remediations=[NAME])
+    (result,) = runtime_for(org, NAME).process(event, remediations=[NAME])
     assert result.outcome is expect, result.reason
     assert (trust(iam, names["role"]) == before) == (expect is not Outcome.REMEDIATED)
     assert OUTSIDE not in json.dumps(trust(iam, names["role"]))
 
 
-def test_declared_permissions_are_exactly_the_calls_made(shared_org):
+def test_declared_permissions_are_exactly_the_calls_made(org):
     """Every member-account call of inspect, apply, verify and undo, over a changed trust and a quarantined new role."""
     calls: set[str] = set()
-    runtime = runtime_for(shared_org, NAME)
+    runtime = runtime_for(org, NAME)
     runtime.config = dataclasses.replace(runtime.config, options={NAME: {"quarantine_new_roles": True}})
-    client = runtime.clients.member(shared_org.members["member-a"], "us-east-1", NAME).client("iam")
+    client = runtime.clients.member(org.members["member-a"], "us-east-1", NAME).client("iam")
     client.meta.events.register("before-call.iam.*", lambda model, **_: calls.add(model.name))
     for name in (
         "trust changed to an outside account's root (Stratus backdoor-iam-role shape)",
         "new role trusting an outside account: paged, not changed (quarantine_new_roles off)",
     ):
-        _, names = prepare(shared_org, BY_NAME[name])
+        _, names = prepare(org, BY_NAME[name])
         (result,) = runtime.process(event_for(BY_NAME[name], names), remediations=[NAME])
         assert result.outcome is Outcome.REMEDIATED, result.reason
         undo(runtime, result.audit_id)

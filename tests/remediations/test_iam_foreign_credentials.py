@@ -25,7 +25,7 @@ BY_NAME = {c["name"]: c for c in CASES}
 
 
 @pytest.fixture(scope="module")
-def shared_org() -> Iterator[LocalOrg]:
+def org() -> Iterator[LocalOrg]:
     from moto import mock_aws
 
     from snapback_ops.demo import build_org
@@ -85,14 +85,14 @@ def event_for(case: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_fixture_case(shared_org, case):
-    iam, names = prepare(shared_org, case)
+def test_fixture_case(org, case):
+    iam, names = prepare(org, case)
     user = names["user"]
     before = (keys(iam, user), login_profile(iam, user))
     event = event_for(case, names)
     assert any(matches(t.pattern, event) for t in registry.get(NAME).triggers) == case["routed"]
 
-    runtime = runtime_for(shared_org)
+    runtime = runtime_for(org)
     (result,) = runtime.process(event, remediations=[NAME])
     assert result.outcome.value == case["expect"], result.reason
     if case["expect"] != "REMEDIATED":
@@ -107,65 +107,69 @@ def test_fixture_case(shared_org, case):
     assert undo(runtime, result.audit_id)["outcome"] == "ALREADY_UNDONE"
 
 
-def test_only_the_new_key_is_deactivated(shared_org):
+def test_only_the_new_key_is_deactivated(org):
     case = BY_NAME["assumed role makes a key for an IAM user (Stratus create-access-key shape)"]
-    iam, names = prepare(shared_org, case)
+    iam, names = prepare(org, case)
     own = iam.create_access_key(UserName=names["user"])["AccessKey"]["AccessKeyId"]
-    (result,) = runtime_for(shared_org).process(event_for(case, names), remediations=[NAME])
+    (result,) = runtime_for(org).process(event_for(case, names), remediations=[NAME])
     assert result.outcome is Outcome.REMEDIATED
     assert keys(iam, names["user"]) == {names["key"]: "Inactive", own: "Active"}
 
 
-def test_login_profile_deleted_when_opted_in_and_undo_issues_a_reset_required_password(shared_org):
+def test_login_profile_deleted_when_opted_in_and_undo_issues_a_reset_required_password(org):
     case = BY_NAME["console password created for another user: paged, not changed (delete_login_profiles off)"]
-    iam, names = prepare(shared_org, case)
+    iam, names = prepare(org, case)
     user = names["user"]
-    runtime = runtime_for(shared_org, {"delete_login_profiles": True})
+    runtime = runtime_for(org, {"delete_login_profiles": True})
     (result,) = runtime.process(event_for(case, names), remediations=[NAME])
     assert result.outcome is Outcome.REMEDIATED, result.reason
     assert login_profile(iam, user) is None
+    sent: list[dict[str, Any]] = []  # moto keeps no PasswordResetRequired: check what was asked of IAM
+    member_iam = runtime.clients.member(names["account"], "us-east-1", NAME).client("iam")
+    member_iam.meta.events.register("provide-client-params.iam.CreateLoginProfile", lambda params, **_: sent.append(dict(params)))
     done = undo(runtime, result.audit_id)
+    assert sent and sent[0]["PasswordResetRequired"] is True and sent[0]["UserName"] == user
     assert login_profile(iam, user) == {"UserName": user}
     secret_name = f"snapback/undo/login-profile/{names['account']}/{user}"
     assert secret_name in done["actions"][0]
     # the password is in the security account's Secrets Manager, and nowhere in the audit record
-    secrets = shared_org.session(shared_org.security).client("secretsmanager")
+    secrets = org.session(org.security).client("secretsmanager")
     password = secrets.get_secret_value(SecretId=secret_name)["SecretString"]
     assert len(password) == 32 and password not in str(runtime.audit.get(result.audit_id))
     # the member account holds no copy
-    member_secrets = shared_org.session(names["account"]).client("secretsmanager").list_secrets()["SecretList"]
+    member_secrets = org.session(names["account"]).client("secretsmanager").list_secrets()["SecretList"]
     assert not [s for s in member_secrets if user in s["Name"]]
 
 
-def test_undo_never_overwrites_a_login_profile_made_since(shared_org):
+def test_undo_never_overwrites_a_login_profile_made_since(org):
     case = BY_NAME["console password created for another user: paged, not changed (delete_login_profiles off)"]
-    iam, names = prepare(shared_org, case)
-    runtime = runtime_for(shared_org, {"delete_login_profiles": True})
+    iam, names = prepare(org, case)
+    runtime = runtime_for(org, {"delete_login_profiles": True})
     (result,) = runtime.process(event_for(case, names), remediations=[NAME])
     iam.create_login_profile(UserName=names["user"], Password="Owner-Chose-This-0ne!")
     done = undo(runtime, result.audit_id)
     assert "left as it is" in done["actions"][0]
 
 
-def test_a_key_event_without_the_key_id_is_failed_with_the_command_to_find_it(shared_org):
+def test_a_key_event_without_the_key_id_is_failed_with_the_command_to_find_it(org):
     case = BY_NAME["IAM user makes a key for another IAM user"]
-    iam, names = prepare(shared_org, case)
-    (result,) = runtime_for(shared_org).process(event_for({**case, "response": None}, names), remediations=[NAME])
+    iam, names = prepare(org, case)
+    (result,) = runtime_for(org).process(event_for({**case, "response": None}, names), remediations=[NAME])
     assert result.outcome is Outcome.FAILED and "list-access-keys" in result.reason
     assert keys(iam, names["user"]) == {names["key"]: "Active"}  # nothing guessed
 
 
-def test_declared_permissions_are_exactly_the_calls_made(shared_org):
+def test_declared_permissions_are_exactly_the_calls_made(org):
     calls: set[str] = set()
-    runtime = runtime_for(shared_org, {"delete_login_profiles": True})
-    account = shared_org.members["member-a"]
+    runtime = runtime_for(org, {"delete_login_profiles": True})
+    account = org.members["member-a"]
     client = runtime.clients.member(account, "us-east-1", NAME).client("iam")
     client.meta.events.register("before-call.iam.*", lambda model, **_: calls.add(model.name))
     for name in (
         "assumed role makes a key for an IAM user (Stratus create-access-key shape)",
         "console password created for another user: paged, not changed (delete_login_profiles off)",
     ):
-        _, names = prepare(shared_org, BY_NAME[name])
+        _, names = prepare(org, BY_NAME[name])
         (result,) = runtime.process(event_for(BY_NAME[name], names), remediations=[NAME])
         assert result.outcome is Outcome.REMEDIATED
         undo(runtime, result.audit_id)

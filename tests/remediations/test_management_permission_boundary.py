@@ -30,16 +30,22 @@ BY_NAME = {c["name"]: c for c in CASES}
 
 
 @pytest.fixture(scope="module")
-def shared_org() -> Iterator[LocalOrg]:
-    """The org, with what the management stack adds: the member role and the boundary policy."""
-    import boto3
+def org() -> Iterator[LocalOrg]:
+    """One org for the module (cases use fresh names); overrides the per-test `org` of conftest."""
     from moto import mock_aws
 
     from snapback_ops.demo import build_org
 
     with mock_aws():
-        org = build_org()
-        iam = boto3.client("iam", region_name="us-east-1")  # the management account's own credentials
+        yield build_org()
+
+
+def install_management(org: LocalOrg) -> None:
+    """What the management stack adds (idempotent): the member role and the boundary policy."""
+    import boto3
+
+    iam = boto3.client("iam", region_name="us-east-1")  # the management account's own credentials
+    if org.config.member_role_name not in {r["RoleName"] for r in iam.list_roles()["Roles"]}:
         trust = member_role.trust_policy(member_role.remediator_role_arns(org.security))
         iam.create_role(RoleName=org.config.member_role_name, AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(
@@ -47,15 +53,13 @@ def shared_org() -> Iterator[LocalOrg]:
             PolicyName="snapback-remediations",
             PolicyDocument=json.dumps(member_role.permissions_policy()),
         )
+    local = {p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]}
+    if BOUNDARY_POLICY_NAME not in local:
         boundary = f"arn:aws:iam::{org.management}:policy/{BOUNDARY_POLICY_NAME}"
         iam.create_policy(PolicyName=BOUNDARY_POLICY_NAME, PolicyDocument=json.dumps(boundary_policy(boundary)))
-        iam.create_policy(
-            PolicyName="loose-boundary",
-            PolicyDocument=json.dumps(
-                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-            ),
-        )
-        yield org
+    if "loose-boundary" not in local:
+        loose = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        iam.create_policy(PolicyName="loose-boundary", PolicyDocument=json.dumps(loose))
 
 
 def runtime_for(org: LocalOrg, options: dict[str, Any] | None = None, **changes: Any) -> Any:
@@ -81,6 +85,7 @@ def boundary_of(iam: Any, role: str) -> str | None:
 def prepare(org: LocalOrg, case: dict[str, Any]) -> tuple[Any, str, dict[str, str]]:
     import boto3
 
+    install_management(org)
     names = names_for(org)
     account = org.members["member-a"] if case.get("account") == "member" else org.management
     iam = org.session(account).client("iam") if account != org.management else boto3.client("iam", region_name="us-east-1")
@@ -98,14 +103,14 @@ def prepare(org: LocalOrg, case: dict[str, Any]) -> tuple[Any, str, dict[str, st
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_fixture_case(shared_org, case):
-    iam, account, names = prepare(shared_org, case)
+def test_fixture_case(org, case):
+    iam, account, names = prepare(org, case)
     present = case["setup"] == "applied"
     before = boundary_of(iam, names["name"]) if present else None
     who = f"role:{case.get('actor', 'developer')}"
     event = iam_call(account, case["event"], case["request"], who, error_code=case.get("error_code"), **names).as_dict()
     assert any(matches(t.pattern, event) for t in registry.get(NAME).triggers) == case["routed"]
-    runtime = runtime_for(shared_org, case.get("options"))
+    runtime = runtime_for(org, case.get("options"))
     (result,) = runtime.process(event, remediations=[NAME])
     assert result.outcome.value == case["expect"], result.reason
     if present:
@@ -119,23 +124,21 @@ def test_fixture_case(shared_org, case):
         assert undo(runtime, result.audit_id)["outcome"] == "ALREADY_UNDONE"
 
 
-def test_break_glass_role_in_an_exemption_keeps_no_boundary(shared_org):
+def test_break_glass_role_in_an_exemption_keeps_no_boundary(org):
     case = BY_NAME["role's boundary removed, attach_boundary on"]
-    iam, account, names = prepare(shared_org, case)
+    iam, account, names = prepare(org, case)
     exemption = Exemption(reason="break-glass (SEC-7)", resources=(f"arn:aws:iam::{account}:role/{names['name']}",))
-    runtime = runtime_for(shared_org, {"attach_boundary": True}, exemptions=(exemption,))
+    runtime = runtime_for(org, {"attach_boundary": True}, exemptions=(exemption,))
     event = iam_call(account, case["event"], case["request"], "role:developer", **names).as_dict()
     (result,) = runtime.process(event, remediations=[NAME])
     assert result.outcome is Outcome.EXEMPT and boundary_of(iam, names["name"]) is None
 
 
-def test_sweep_of_the_management_account_finds_principals_without_the_boundary(shared_org):
+def test_sweep_of_the_management_account_finds_principals_without_the_boundary(org):
     case = BY_NAME["role's boundary removed, attach_boundary on"]
-    iam, account, names = prepare(shared_org, case)
-    runtime = runtime_for(shared_org, {"attach_boundary": True})
-    summary = Sweeper(
-        runtime, accounts=[account, shared_org.members["member-a"]], remediations=[NAME], sleep=lambda _: None
-    ).run()
+    iam, account, names = prepare(org, case)
+    runtime = runtime_for(org, {"attach_boundary": True})
+    summary = Sweeper(runtime, accounts=[account, org.members["member-a"]], remediations=[NAME], sleep=lambda _: None).run()
     found = {f["resource"] for f in summary.found}
     assert f"arn:aws:iam::{account}:role/{names['name']}" in found and not summary.errors
     assert all(f":{account}:" in r for r in found)  # the member account is never swept
