@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+
+from stacks import service_models
 
 # Files that must never reach the layer nor change its asset hash.
 IGNORED = ("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache", ".ruff_cache")
@@ -121,7 +125,18 @@ class CopyPackage:
     def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: Any) -> bool:
         target = Path(output_dir) / "python" / self.source.name
         shutil.copytree(self.source, target, ignore=shutil.ignore_patterns(*IGNORED), dirs_exist_ok=True)
+        # Trimmed botocore models beside the library (/opt/snapback-models, named by AWS_DATA_PATH in
+        # every function's environment): see stacks/service_models.py.
+        shutil.copytree(trimmed_models(), Path(output_dir) / service_models.FOLDER, dirs_exist_ok=True)
         return True
+
+
+@functools.cache
+def trimmed_models() -> Path:
+    """The trimmed models, written once per synth process (every stack's layer copies the same files)."""
+    out = Path(tempfile.mkdtemp(prefix="snapback-models-"))
+    service_models.write_models(out, service_models.registry_services())
+    return out
 
 
 def runtime_library_layer(scope: Construct, construct_id: str, layers_dir: Path) -> lambda_.LayerVersion:

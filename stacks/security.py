@@ -36,6 +36,7 @@ from snapback import registry
 from snapback.audit import AUDIT_INDEX_SORT_KEY, AUDIT_INDEXES
 from snapback.config import Config
 from snapback.member_role import CUSTOM_ACTIONS_ROLE, SWEEP_ROLE, remediator_role_name
+from stacks import service_models
 from stacks.layers import ARCHITECTURE, RUNTIME, RUNTIME_REASON, powertools_layer, runtime_library_layer
 from stacks.member import CENTRAL_BUS_NAME, member_alarm_pattern
 from stacks.nag import acknowledge
@@ -336,6 +337,13 @@ class SecurityAccountStack(cdk.Stack):
             iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn])
         )
         self.table.grant_read_write_data(role)
+        table_id = self.get_logical_id(self.table.node.default_child)  # type: ignore[arg-type]
+        acknowledge(
+            role,
+            "IAM5",
+            "CDK's grant on Snapback's own table includes that table's audit indexes (by account, remediation, time)",
+            f"Resource::<{table_id}.Arn>/index/*",
+        )
         self.topic.grant_publish(role)
         if self.chat_topic is not None:
             self.chat_topic.grant_publish(role)
@@ -430,6 +438,8 @@ class SecurityAccountStack(cdk.Stack):
                     **({"SNAPBACK_CHAT_TOPIC_ARN": self.chat_topic.topic_arn} if self.chat_topic is not None else {}),
                     "POWERTOOLS_SERVICE_NAME": "snapback",
                     "POWERTOOLS_METRICS_NAMESPACE": "Snapback",
+                    # botocore reads the layer's trimmed service models first (stacks/service_models.py).
+                    "AWS_DATA_PATH": f"/opt/{service_models.FOLDER}",
                     **environment,
                 },
             ),

@@ -299,3 +299,20 @@ def test_sweep_function_runs_on_its_schedule_fans_out_to_itself_with_the_trusted
     # the member StackSet is created after the roles its trust names
     (stackset_id,) = resources(tpl, "AWS::CloudFormation::StackSet")
     assert role_id in tpl["Resources"][stackset_id]["DependsOn"]
+
+
+def test_every_function_reads_the_trimmed_service_models_shipped_in_the_layer(out):
+    """botocore finds the layer's trimmed models through AWS_DATA_PATH (stacks/service_models.py)."""
+    from stacks.service_models import FOLDER, registry_services
+
+    tpl = template(out, "SnapbackSecurityAccount")
+    functions = resources(tpl, "AWS::Lambda::Function")
+    assert functions
+    for name, fn in functions.items():
+        env = fn["Properties"].get("Environment", {}).get("Variables", {})
+        if "SNAPBACK_CONFIG" in env:  # Snapback's own functions (not CDK's custom-resource providers)
+            assert env.get("AWS_DATA_PATH") == f"/opt/{FOLDER}", name
+    layers = [p for p in out.glob("asset.*") if (p / "python" / "snapback" / "__init__.py").exists()]
+    assert layers, "the runtime library layer asset is missing"
+    shipped = {p.parent.parent.name for p in (layers[0] / FOLDER).glob("*/*/service-2.json")}
+    assert shipped == registry_services()
