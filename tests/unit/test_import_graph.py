@@ -145,7 +145,7 @@ def test_no_import_cycle_even_counting_type_checking_imports():
     both = {m: real[m] | typing_only[m] for m in real}
     found = cycles(both)
     assert found == [], [
-        {m: sorted((typing_only[m] & set(c))) for m in c if typing_only[m] & set(c)} for c in found
+        {m: sorted(typing_only[m] & set(c)) for m in c if typing_only[m] & set(c)} for c in found
     ]  # the TYPE_CHECKING edges inside each cycle
 
 
