@@ -27,9 +27,10 @@ kill, waits the rest out within its own timeout (or, for the 300 s function, the
 minutes after the kill does); the last resort is the on-failure destination and `snapback redrive`.
 A run interrupted by an exception it sees (not a kill) ends its lease at once (`abandon`).
 
-Before it changes anything, a run writes the state it read and its plan into its claim
-(`remember`); a run that takes the claim over gets them back (`Held.progress`), so that `apply` and
-the record's `before` see the state before the first try, never the half-changed one.
+Before it changes anything, a run writes the state it read and its plan into the resource's lock
+(`remember`); a run that takes the lock over (the event's retry, or another event about the same
+resource) gets them back (`Held.progress`), so that `apply` and the record's `before` see the state
+before the first try, never the half-changed one, and the work is recorded once, by whoever finishes it.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class Ledger:
                     seen_lock = lock_failed.get("Item") or None
                 if seen_claim is not None and seen_claim.get("status", {}).get("S") == "COMPLETED":
                     return Duplicate(key, seen_claim.get("audit_id", {}).get("S", "-"))
-                holder = self._live(seen_claim, now) or self._live(seen_lock, now, own=key)
+                holder = self._live(seen_claim, now) or self._live(seen_lock, now)
                 if holder is None:
                     continue  # expired or just gone: try again (conditional on what was seen)
                 self._wait(holder, deadline, waited)
@@ -163,20 +164,23 @@ class Ledger:
                 continue
             except BotoCoreError as err:
                 raise classify(err) from err
+            # The remembered state lives on the RESOURCE's lock, not on the event's claim: whichever run
+            # takes the lock over after a crash (this event's retry, or another event about the same
+            # resource) finishes from it; once recorded, the lock and what it remembered are gone.
             progress = None
-            if seen_claim is not None and "progress" in seen_claim:
+            if lock and seen_lock is not None and "progress" in seen_lock:
+                progress = json.loads(seen_lock["progress"]["S"])
+            elif not lock and seen_claim is not None and "progress" in seen_claim:
                 progress = json.loads(seen_claim["progress"]["S"])
-            return Held(key, token, lock=lock, progress=progress, takeover=seen_claim is not None)
+            return Held(key, token, lock=lock, progress=progress, takeover=seen_claim is not None or seen_lock is not None)
 
-    def _live(self, item: Mapping[str, Any] | None, now: float, own: str | None = None) -> tuple[str, float] | None:
+    def _live(self, item: Mapping[str, Any] | None, now: float) -> tuple[str, float] | None:
         """(what holds it, until when) if `item` is held by a run that may still be alive."""
         if item is None:
             return None
         until = float(item.get("lease_until", {}).get("N", "0"))
-        if until < now:
+        if until < int(now):  # (the same test as the condition of the takeover)
             return None
-        if own is not None and item.get("claim", {}).get("S") == own:
-            return None  # the lock of this very claim: whoever takes the claim over takes its lock too
         name = item.get("claim", item.get("pk", {})).get("S", "?")
         return name, until
 
@@ -203,7 +207,12 @@ class Ledger:
         if seen is not None and "progress" in seen:
             item["progress"] = seen["progress"]
         return {
-            "Put": {"TableName": self.table, "Item": item, "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **_if_same(seen)}
+            "Put": {
+                "TableName": self.table,
+                "Item": item,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                **_if_same(seen, now),
+            }
         }
 
     def _lock_put(
@@ -216,15 +225,22 @@ class Ledger:
             "lease_until": {"N": lease},
             "expires_at": {"N": str(int(now) + IDEMPOTENCY_TTL)},
         }
+        if seen is not None and "progress" in seen:
+            item["progress"] = seen["progress"]  # what the gone holder remembered, for whoever finishes its work
         return {
-            "Put": {"TableName": self.table, "Item": item, "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **_if_same(seen)}
+            "Put": {
+                "TableName": self.table,
+                "Item": item,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                **_if_same(seen, now),
+            }
         }
 
     def _put_claim(self, key: str, token: str, lease: str, now: float, seen: Mapping[str, Any], status: str) -> None:
         item = dict(seen)
         item.update({"token": {"S": token}, "lease_until": {"N": lease}, "status": {"S": status}})
         try:
-            self._client().put_item(TableName=self.table, Item=item, **_if_same(seen))
+            self._client().put_item(TableName=self.table, Item=item, **_if_same(seen, now))
         except ClientError as err:
             if error_code(err) == "ConditionalCheckFailedException":
                 raise RetryableError(f"claim {key} changed while it was taken over; retry") from err
@@ -234,8 +250,10 @@ class Ledger:
 
     # -- while holding it ----------------------------------------------------------------------------
     def remember(self, held: Held, before: Any, planned: list[str]) -> None:
-        """Write what this run read and is about to do into its claim, before it changes anything."""
-        self._update_claim(held, "SET progress = :p", {":p": {"S": _dynamo({"before": before, "planned": planned})}})
+        """Write what this run read and is about to do into the resource's lock (its claim, without a
+        lock), before it changes anything."""
+        pk = f"lock#{held.lock}" if held.lock else f"idem#{held.key}"
+        self._update_claim(held, "SET progress = :p", {":p": {"S": _dynamo({"before": before, "planned": planned})}}, pk)
 
     def record(self, held: Held, audit_item: dict[str, Any], *, final: str, also: list[dict[str, Any]] | None = None) -> None:
         """Write the audit item, mark the claim RECORDED and end the lock: one transaction, exactly once
@@ -337,11 +355,11 @@ class Ledger:
             }
         }
 
-    def _update_claim(self, held: Held, expression: str, values: dict[str, Any]) -> None:
+    def _update_claim(self, held: Held, expression: str, values: dict[str, Any], pk: str | None = None) -> None:
         try:
             self._client().update_item(
                 TableName=self.table,
-                Key={"pk": {"S": f"idem#{held.key}"}},
+                Key={"pk": {"S": pk or f"idem#{held.key}"}},
                 UpdateExpression=expression,
                 ConditionExpression="#t = :t",
                 ExpressionAttributeNames={"#t": "token"},
@@ -361,22 +379,28 @@ class Ledger:
             if error_code(err) == "TransactionCanceledException" and any(
                 r.get("Code") == "ConditionalCheckFailed" for r in err.response.get("CancellationReasons") or []
             ):
-                raise RetryableError(f"claim {held.key} was taken over by another run before {what}; this one stops") from err
+                codes = [r.get("Code") for r in err.response.get("CancellationReasons") or []]
+                raise RetryableError(
+                    f"claim {held.key} was taken over by another run before {what} ({codes}); this one stops"
+                ) from err
             raise classify(err) from err
         except BotoCoreError as err:
             raise classify(err) from err
 
 
-def _if_same(seen: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The condition of a put over `seen` (the item as this run last read it), or over nothing."""
+def _if_same(seen: Mapping[str, Any] | None, now: float) -> dict[str, Any]:
+    """The condition of a put over `seen` (the item as this run last read it): still that item, and
+    its lease over (a live holder is never overwritten, however long this run waited), or nothing."""
     if seen is None:
         return {"ConditionExpression": "attribute_not_exists(pk)"}
-    if "token" not in seen:  # written by an earlier version of Snapback
-        return {"ConditionExpression": "attribute_not_exists(#t)", "ExpressionAttributeNames": {"#t": "token"}}
+    same = "#t = :seen" if "token" in seen else "attribute_not_exists(#t)"  # (written by an older version)
+    values = {":now": {"N": str(int(now))}}
+    if "token" in seen:
+        values[":seen"] = seen["token"]
     return {
-        "ConditionExpression": "#t = :seen",
+        "ConditionExpression": f"{same} AND lease_until < :now",
         "ExpressionAttributeNames": {"#t": "token"},
-        "ExpressionAttributeValues": {":seen": seen.get("token", {"S": "-"})},
+        "ExpressionAttributeValues": values,
     }
 
 

@@ -102,6 +102,7 @@ class KillableLambda:
     inspected: dict[str, Any] = field(default_factory=dict)  # first state read per claim: the true before
     real_clock: bool = False
     finished_by_killed_try: int = 0
+    errors: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _processes: int = 0
 
@@ -192,7 +193,8 @@ class KillableLambda:
                 results = plain(process, raw, remediations)
                 if attempt:
                     results = [self._recorded(process, r) for r in results]
-            except (Kill, RetryableError):
+            except (Kill, RetryableError) as err:
+                self.errors.append(f"{type(err).__name__}: {err}")
                 if attempt == len(RETRY_DELAYS):
                     raise
                 self.retries += 1
