@@ -126,17 +126,25 @@ class Ledger:
         while True:
             now = self.clock.now()
             lease = str(int(deadline + LEASE_SKEW))
-            if seen_claim is not None and seen_claim["status"]["S"] == "RECORDED":
-                # The outcome is recorded (and the lock gone): take over the reporting only.
-                self._put_claim(key, token, lease, now, seen_claim, status="RECORDED")
-                return Held(
-                    key,
-                    token,
-                    status="RECORDED",
-                    audit_id=seen_claim.get("audit_id", {}).get("S"),
-                    final=seen_claim.get("final", {}).get("S", "complete"),
-                    takeover=True,
-                )
+            if seen_claim is not None and seen_claim.get("status", {}).get("S") == "RECORDED":
+                # The outcome is recorded (and the lock gone): only the reporting is left to take over.
+                holder = self._live(seen_claim, now)
+                if holder is None and self._put_claim(key, token, lease, seen_claim, now):
+                    return Held(
+                        key,
+                        token,
+                        status="RECORDED",
+                        audit_id=seen_claim.get("audit_id", {}).get("S"),
+                        final=seen_claim.get("final", {}).get("S", "complete"),
+                        takeover=True,
+                    )
+                if holder is not None:
+                    self._wait(holder, deadline, waited)
+                    waited += 1
+                seen_claim = self._read(f"idem#{key}")
+                if seen_claim is not None and seen_claim.get("status", {}).get("S") == "COMPLETED":
+                    return Duplicate(key, seen_claim.get("audit_id", {}).get("S", "-"))
+                continue
             items: list[dict[str, Any]] = [self._claim_put(key, token, lease, now, seen_claim)]
             if lock:
                 items.append(self._lock_put(lock, key, token, lease, now, seen_lock))
@@ -236,17 +244,26 @@ class Ledger:
             }
         }
 
-    def _put_claim(self, key: str, token: str, lease: str, now: float, seen: Mapping[str, Any], status: str) -> None:
+    def _put_claim(self, key: str, token: str, lease: str, seen: Mapping[str, Any], now: float) -> bool:
+        """Take over a RECORDED claim whose holder is gone; False if it changed meanwhile."""
         item = dict(seen)
-        item.update({"token": {"S": token}, "lease_until": {"N": lease}, "status": {"S": status}})
+        item.update({"token": {"S": token}, "lease_until": {"N": lease}})
         try:
             self._client().put_item(TableName=self.table, Item=item, **_if_same(seen, now))
         except ClientError as err:
             if error_code(err) == "ConditionalCheckFailedException":
-                raise RetryableError(f"claim {key} changed while it was taken over; retry") from err
+                return False
             raise classify(err) from err
         except BotoCoreError as err:
             raise classify(err) from err
+        return True
+
+    def _read(self, pk: str) -> dict[str, Any] | None:
+        try:
+            item = self._client().get_item(TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True).get("Item")
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+        return item or None
 
     # -- while holding it ----------------------------------------------------------------------------
     def remember(self, held: Held, before: Any, planned: list[str]) -> None:
