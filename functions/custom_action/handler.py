@@ -6,4 +6,6 @@ from snapback.runtime import lambda_runtime
 
 
 def handler(event: dict, context: object) -> list[dict]:
-    return custom_action(lambda_runtime(), event)
+    runtime = lambda_runtime()
+    runtime.begin(context)
+    return custom_action(runtime, event)

@@ -11,6 +11,7 @@ from snapback.runtime import lambda_runtime
 
 def handler(event: dict, context: object) -> list[dict]:
     runtime = lambda_runtime()
+    runtime.begin(context)  # the invocation's deadline bounds the leases of its claims
     if runtime.logger is not None:
         runtime.logger.set_correlation_id(event.get("id") if isinstance(event, dict) else None)
     results = runtime.process(event, remediations=[os.environ["SNAPBACK_REMEDIATION"]])

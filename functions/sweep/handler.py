@@ -17,6 +17,7 @@ MARGIN_S = 60
 
 def handler(event: dict, context: object) -> dict:
     runtime = lambda_runtime()
+    runtime.begin(context)
     accounts = event.get("accounts") if isinstance(event, dict) else None
     if not accounts and len(runtime.org.accounts()) > runtime.config.sweep.accounts_per_invocation:
         return fan_out(runtime, context.invoked_function_arn)  # type: ignore[attr-defined]

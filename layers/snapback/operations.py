@@ -9,29 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from snapback import registry
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snapback import pipeline, registry
+from snapback.audit import Duplicate
+from snapback.clients import classify
 from snapback.errors import MalformedEvent, SnapbackError
 from snapback.events import SECURITYHUB_CUSTOM_ACTION, normalise
 from snapback.findings import parse_asff
-from snapback.outcomes import Outcome, Result, Target
+from snapback.outcomes import Outcome, Result
+from snapback.pipeline import resource_key, target_from_audit
 from snapback.runtime import Runtime
 from snapback.securityhub import product_arn
 
 APPROVABLE = frozenset({Outcome.NOTIFIED.value, Outcome.DRY_RUN.value})
-
-
-def target_from_audit(item: Mapping[str, Any], key: str) -> Target:
-    facts = item.get("facts") if isinstance(item.get("facts"), dict) else {}
-    return Target(
-        account=item["account"],
-        region=item["region"],
-        resource_type=item["resource_type"],
-        resource_id=item["resource_id"],
-        resource_arn=item["resource_arn"],
-        idempotency_key=key,
-        principal_arn=None if item.get("actor") == "-" else item.get("actor"),
-        facts=dict(facts),
-    )
 
 
 def _item(runtime: Runtime, audit_id: str) -> dict[str, Any]:
@@ -41,8 +32,15 @@ def _item(runtime: Runtime, audit_id: str) -> dict[str, Any]:
     return item
 
 
-def undo(runtime: Runtime, audit_id: str) -> dict[str, Any]:
-    """Restore the before state of one audit item; idempotent (a second undo changes nothing)."""
+def undo(runtime: Runtime, audit_id: str, *, force: bool = False) -> dict[str, Any]:
+    """Restore the before state of one audit item, unless the resource changed since Snapback left it.
+
+    Undo is an action like any other: it holds the resource's lock (never beside a remediation of
+    the same resource), re-reads the resource and compares it with the audit's `after`. On drift it
+    refuses, with a readable diff, unless `force`. Its outcome is its own audit record (refusals
+    too), reported like any action (Security Hub finding, SNS). Idempotent: a second undo of the
+    same record changes nothing.
+    """
     item = _item(runtime, audit_id)
     if item.get("undone_by"):
         return {"audit_id": audit_id, "outcome": "ALREADY_UNDONE", "undone_by": item["undone_by"]}
@@ -52,23 +50,72 @@ def undo(runtime: Runtime, audit_id: str) -> dict[str, Any]:
     remediation = registry.get(item["remediation"])()
     remediation.configure(runtime)
     target = target_from_audit(item, f"undo#{audit_id}")
-    session = runtime.clients.member(target.account, target.region, remediation.name)
-    actions = remediation.undo(session, target, item["undo"])
-    result = Result(
-        Outcome.REMEDIATED,
-        f"undo of {audit_id}",
-        remediation=remediation.name,
-        mode="undo",
-        target=target,
-        actions=actions,
-        before=item.get("after"),
-        after=item.get("before"),
-        source_identity=session.source_identity,
+    held = runtime.ledger.acquire(
+        f"{remediation.name}#undo#{audit_id}", resource_key(remediation.name, target), deadline=runtime.deadline()
     )
-    undo_id = f"{audit_id}-undo"
-    runtime.audit.write(result, undo_id)
-    runtime.audit.update(audit_id, undone_by=undo_id)
-    return {"audit_id": audit_id, "outcome": "UNDONE", "undo_audit_id": undo_id, "actions": actions}
+    if isinstance(held, Duplicate):
+        return {"audit_id": audit_id, "outcome": "ALREADY_UNDONE", "undone_by": held.audit_id}
+    try:
+        if held.status == "RECORDED":  # an earlier undo was recorded and interrupted before its report
+            recorded = pipeline.report_recorded(runtime, remediation, held)
+            return _undo_answer(audit_id, recorded)
+        session = runtime.clients.member(target.account, target.region, remediation.name)
+        try:
+            current = remediation.inspect(session, target)
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+        # A FAILED run interrupted before it could read the result recorded no `after`: nothing to compare.
+        recorded_after = item.get("after")
+        drift = remediation.drift(recorded_after, current) if isinstance(recorded_after, dict) else []
+        if drift and not force:
+            result = Result(
+                Outcome.SKIPPED,
+                f"undo of {audit_id} refused: the resource changed since Snapback left it ({len(drift)} difference(s)); "
+                "check the diff, then undo with --force to restore the before state anyway",
+                remediation=remediation.name,
+                mode="undo",
+                target=target,
+                actions=[f"drift: {line}" for line in drift],
+                before=current,
+                after=current,
+                source_identity=session.source_identity,
+            )
+            recorded = pipeline.record_and_report(runtime, remediation, result, held, final="release")
+            answer = _undo_answer(audit_id, recorded)
+            answer["drift"] = drift
+            return answer
+        actions = remediation.undo(session, target, item["undo"])
+        try:
+            after = remediation.inspect(session, target)
+        except (ClientError, BotoCoreError) as err:
+            raise classify(err) from err
+        result = Result(
+            Outcome.REMEDIATED,
+            f"undo of {audit_id}" + (f" (forced over {len(drift)} change(s) made since: {'; '.join(drift)})" if drift else ""),
+            remediation=remediation.name,
+            mode="undo (forced)" if drift else "undo",
+            target=target,
+            actions=[*(f"drift overridden: {line}" for line in drift), *actions],
+            before=current,
+            after=after,
+            source_identity=session.source_identity,
+            severity=remediation.severity,
+        )
+        recorded = pipeline.record_and_report(runtime, remediation, result, held, final="complete", undone=audit_id)
+        answer = _undo_answer(audit_id, recorded)
+        answer["actions"] = actions
+        if drift:
+            answer["drift"] = drift
+        return answer
+    except BaseException:
+        if held.status != "COMPLETED":
+            runtime.ledger.abandon(held)
+        raise
+
+
+def _undo_answer(audit_id: str, recorded: Result) -> dict[str, Any]:
+    outcome = "UNDONE" if recorded.outcome is Outcome.REMEDIATED else "REFUSED"
+    return {"audit_id": audit_id, "outcome": outcome, "undo_audit_id": recorded.audit_id, "reason": recorded.reason}
 
 
 def approve(runtime: Runtime, audit_id: str, approver: str) -> Result:
@@ -77,7 +124,7 @@ def approve(runtime: Runtime, audit_id: str, approver: str) -> Result:
     if item.get("outcome") not in APPROVABLE:
         raise SnapbackError(f"audit {audit_id} is {item.get('outcome')}; only NOTIFIED or DRY_RUN outcomes can be approved")
     remediation = registry.get(item["remediation"])()
-    result = remediation.approve(target_from_audit(item, audit_id), runtime, approver)
+    result = pipeline.approve(runtime, remediation, target_from_audit(item, audit_id), approver)
     runtime.audit.update(audit_id, approved_by=f"{approver} -> {result.audit_id}")
     return result
 
@@ -131,5 +178,5 @@ def _remediate_aws_finding(runtime: Runtime, event: Any, finding: Any) -> list[R
         remediation = cls()
         target = remediation.resolve_finding(event, finding)
         target.facts["source_finding"] = {"Id": finding.id, "ProductArn": finding.product_arn}
-        results.append(remediation.approve(target, runtime, "Security Hub custom action"))
+        results.append(pipeline.approve(runtime, remediation, target, "Security Hub custom action"))
     return results

@@ -1,9 +1,8 @@
-"""The base remediation: one template method owns the common path; subclasses fill small hooks.
+"""The remediation plugin base: class attributes and hooks, nothing else.
 
-    guards (source, failed call, loop, organization, account binding)
-    -> idempotency (semantic key) -> exemptions -> mode
-    -> assume the member role (SourceIdentity) -> inspect real state -> compliant? ALREADY_COMPLIANT
-    -> apply -> verify -> audit (before/after, undo data) -> Security Hub finding -> SNS -> metric
+The decision path (guards, dedupe and resource claim, exemptions, mode, breaker, assume, inspect,
+apply, verify, record, report) is the runtime's: `snapback.pipeline`. This module never imports
+the runtime, so a plugin cannot skip a step of it and the runtime modules form no import cycle.
 
 Hooks a remediation provides:
     resolve(event, call) -> Target    what the event names; raise NotApplicable / MalformedEvent
@@ -12,27 +11,24 @@ Hooks a remediation provides:
     plan(target, state) -> [action]   what apply would do, in words (for notify / dry-run)
     apply(session, target, state) -> undo data
     undo(session, target, undo_data)  restore the before state exactly
+Optional: undo_data_for, resolve_finding, sweep, sweep_key, needs_approval (hold enforce for a
+person), review (adjust the decided outcome), drift (what undo must not clobber).
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from snapback import guards
-from snapback.clients import MemberSession, classify, error_code
-from snapback.errors import MalformedEvent, NotApplicable, PermanentError
-from snapback.events import SECURITYHUB_CUSTOM_ACTION, SECURITYHUB_IMPORTED, CloudTrailCall, Envelope, parse_cloudtrail
-from snapback.findings import AsffFinding, first_finding
+from snapback.clients import MemberSession
+from snapback.errors import NotApplicable, PermanentError
+from snapback.events import CloudTrailCall, Envelope
+from snapback.findings import AsffFinding
 from snapback.memory import KnownGood
-from snapback.outcomes import Outcome, Result, Severity, Target
-from snapback.triggers import CLOUDTRAIL_DETAIL_TYPES, Trigger, securityhub_control_pattern
-
-if TYPE_CHECKING:
-    from snapback.runtime import Runtime
+from snapback.outcomes import Result, Severity, Target
+from snapback.triggers import Trigger, securityhub_control_pattern
 
 
 class Remediation(ABC):
@@ -58,12 +54,12 @@ class Remediation(ABC):
     # `self.options` holds the effective values while an event is handled.
     defaults: ClassVar[Mapping[str, Any]] = {}
     options: Mapping[str, Any] = {}
+    # Top-level keys of `inspect`'s state that AWS may change by itself (not drift for undo).
+    volatile_state: ClassVar[tuple[str, ...]] = ()
     # Lent by the runtime in `configure` (plugins never import the runtime): organization membership
     # (`in_org`) and the last-known-good store (None in backtest, which calls no AWS).
-    org: guards.Membership | None = None
+    org: Any = None
     known_good: KnownGood | None = None
-    # The ledger claim of the event being handled (set by the entry points before `_act`).
-    claim_key: str | None = None
     # The reconciliation sweep (CloudTrail events are best effort): `sweep_scope` "region" walks
     # every configured Region of an account, "account" once per account (global listings such as
     # S3 buckets); None: no state to check. `sweep_permissions` are the list/read actions only the
@@ -121,241 +117,83 @@ class Remediation(ABC):
         """The state-driven key of a sweep-found violation (action + account + Region + resource)."""
         return f"state#{account}#{region}#{resource}"
 
-    # -- the template method ---------------------------------------------------------------------
-    def handle(self, event: Envelope, runtime: Runtime) -> Result:
-        result = self._decide(event, runtime)
-        result.remediation = self.name
-        result.event_id = result.event_id or event.id
-        if result.severity is not Severity.CRITICAL:  # a breaker trip stays critical
-            result.severity = self.severity if result.outcome is not Outcome.FAILED else Severity.HIGH
-        try:
-            return runtime.record(result, self)
-        except BaseException:
-            if result.claim:
-                runtime.ledger.abandon(result.claim)
-            raise
-
-    def configure(self, runtime: Runtime) -> None:
+    # -- optional hooks of the decision path (snapback.pipeline) ---------------------------------------
+    def configure(self, runtime: Any) -> None:
         """Bind the effective options of this remediation (defaults overlaid by snapback.yaml) and what
-        the runtime lends a plugin: the organization's membership and the last-known-good store."""
+        the runtime lends a plugin: the organization's membership and the last-known-good store.
+        `runtime` is anything with `config`, `org`, `clients`, `table` and `offline` (never imported here)."""
         self.options = runtime.config.options_for(self.name, self.defaults)
-        self.org = runtime.org
-        self.known_good = None if runtime.offline else KnownGood(runtime.clients, runtime.table, self.name)
+        self.org = getattr(runtime, "org", None)
+        offline = getattr(runtime, "offline", True)
+        self.known_good = None if offline else KnownGood(runtime.clients, runtime.table, self.name)
 
     def in_org(self, account: str) -> bool:
         """Whether `account` belongs to the organization (exact: AWS Organizations, refreshed for an
         unknown id). A remediation deciding "shared outside the org" asks this, never a name."""
         return self.org is not None and self.org.contains(account)
 
-    def _decide(self, event: Envelope, runtime: Runtime) -> Result:
-        self.configure(runtime)
-        try:
-            call = parse_cloudtrail(event.detail) if event.detail_type in CLOUDTRAIL_DETAIL_TYPES else None
-        except MalformedEvent as err:
-            return Result(Outcome.REJECTED, str(err))
-        skip = self._guard(event, call, runtime)
-        if skip:
-            return Result(Outcome.SKIPPED, skip)
-        try:
-            if event.detail_type in (SECURITYHUB_IMPORTED, SECURITYHUB_CUSTOM_ACTION):
-                finding = first_finding(event.detail)
-                if not finding.from_aws:
-                    return Result(Outcome.SKIPPED, f"untrusted product {finding.product_arn}: only AWS integrations are acted on")
-                target = self.resolve_finding(event, finding)
-                target.facts["source_finding"] = {"Id": finding.id, "ProductArn": finding.product_arn}
-            else:
-                target = self.resolve(event, call)
-        except NotApplicable as err:
-            return Result(
-                Outcome.SKIPPED, f"not applicable: {err}", target=err.target if isinstance(err.target, Target) else None
-            )
-        except MalformedEvent as err:
-            return Result(Outcome.REJECTED, str(err))
-        mismatch = guards.target_skip_reason(event, target, config=runtime.config, org=runtime.org)
-        if mismatch:
-            return Result(Outcome.SKIPPED, mismatch, target=target)
+    def acts_on_failed_call(self, call: CloudTrailCall) -> bool:
+        """Whether a call that failed still matters (an attempt is the finding: leaving the
+        organization); every other guard (source, loop, organization, binding) still applies."""
+        return False
 
-        key = f"{self.name}#{target.idempotency_key}"
-        holder = None if runtime.offline else runtime.ledger.claim(key)
-        if holder is not None:
-            return Result(Outcome.SKIPPED, f"duplicate: already handled (audit {holder})", target=target)
-        self.claim_key = key
-        try:
-            result = self._act(target, runtime)
-        except BaseException:
-            runtime.ledger.abandon(key)
-            raise
-        result.target = target
-        result.claim = key
-        result.mode = result.mode or runtime.mode_for(self.name, target.account)
+    def needs_approval(self, session: MemberSession, target: Target) -> str | None:
+        """Why this target must not be changed without a person's approval even in enforce mode (the
+        outcome is then NOTIFIED with the plan; `snapback approve` acts), or None. Never asked for an
+        approval itself, in dry-run or notify mode."""
+        return None
+
+    def review(self, target: Target, result: Result) -> Result:
+        """Adjust the decided outcome before it is recorded (e.g. report tampering that fixed itself);
+        only `outcome` and `reason` may change. Default: as decided."""
         return result
 
-    def reconcile(self, target: Target, runtime: Runtime, *, period: str, run_id: str) -> Result:
-        """A violation the sweep found, through the same decision path as an event (`_act`).
-
-        The claim is `<remediation>#<sweep_key>#<period>` (period: the UTC day). A violation that
-        stays (notify, dry-run, exempt, FAILED) is reported once per period, not on every sweep;
-        a REMEDIATED or ALREADY_COMPLIANT one gives its claim back, so that the same resource broken
-        again later that day is fixed again. A repeat within the period is SKIPPED and not recorded.
-        """
-        key = f"{self.name}#{target.idempotency_key}#{period}"
-        target.facts.setdefault("trigger", "reconciliation sweep (no event was seen)")
-        holder = runtime.ledger.claim(key)
-        if holder is not None:
-            result = Result(Outcome.SKIPPED, f"duplicate: already reported in sweep period {period} (audit {holder})")
-            result.target, result.remediation, result.event_id = target, self.name, run_id
-            return result
-        self.claim_key = key
-        try:
-            result = self._act(target, runtime)
-            result.target, result.remediation, result.event_id = target, self.name, run_id
-            result.mode = result.mode or runtime.mode_for(self.name, target.account)
-            if result.severity is not Severity.CRITICAL:
-                result.severity = self.severity if result.outcome is not Outcome.FAILED else Severity.HIGH
-            recorded = runtime.record(result, self)
-        except BaseException:
-            runtime.ledger.abandon(key)
-            raise
-        if recorded.outcome in (Outcome.REMEDIATED, Outcome.ALREADY_COMPLIANT):
-            runtime.ledger.release(key)
-        else:
-            runtime.ledger.complete(key, recorded.audit_id or "-")
-        return recorded
-
-    def approve(self, target: Target, runtime: Runtime, approver: str) -> Result:
-        """Enforce on a target that notify mode reported (human approval): same inspect-apply-verify."""
-        key = f"{self.name}#approve#{target.idempotency_key}"
-        holder = runtime.ledger.claim(key)
-        if holder is not None:
-            result = Result(Outcome.SKIPPED, f"duplicate: approval already handled (audit {holder})", target=target)
-        else:
-            self.claim_key = key
-            try:
-                result = self._act(target, runtime, mode="enforce", approved=True)
-            except BaseException:
-                runtime.ledger.abandon(key)
-                raise
-            result.target, result.claim = target, key
-            result.reason = f"{result.reason} (approved by {approver})"
-        result.remediation = self.name
-        result.mode = "enforce (approved)"
-        result.severity = self.severity if result.outcome is not Outcome.FAILED else Severity.HIGH
-        return runtime.record(result, self)
-
-    def _act(self, target: Target, runtime: Runtime, mode: str | None = None, approved: bool = False) -> Result:
-        self.configure(runtime)
-        mode = mode or runtime.mode_for(self.name, target.account)
-        exemption = runtime.config.exemption_for(
-            remediation=self.name,
-            account=target.account,
-            resource_arn=target.resource_arn,
-            principal_arn=target.principal_arn,
-            ous=runtime.ous_of(target.account),
-        )
-        if exemption:
-            return Result(Outcome.EXEMPT, f"exempt: {exemption.reason}", mode=mode)
-        if isinstance(self, AlertRemediation):
-            if mode == "dry-run":
-                return Result(Outcome.DRY_RUN, "dry-run: alert recorded, nobody paged", mode=mode)
-            return Result(Outcome.NOTIFIED, self.alert_reason, mode=mode)
-        if runtime.offline:
-            return Result(
-                Outcome.DRY_RUN,
-                "backtest: would re-read the resource and remediate it if still non-compliant",
-                mode=mode,
-                actions=self._offline_plan(target),
-            )
-        session = runtime.clients.member(target.account, target.region, self.name)
-        earlier = runtime.ledger.recovered.pop(self.claim_key, None) if self.claim_key else None
-        try:
-            before = self.inspect(session, target)
-            if self.is_compliant(before):
-                if earlier is not None:
-                    return self._finish_interrupted(target, session, mode, earlier, before)
-                return Result(Outcome.ALREADY_COMPLIANT, "current state is already compliant", mode=mode, before=before)
-            planned = self.plan(target, before)
-            if mode == "dry-run":
-                return Result(Outcome.DRY_RUN, "dry-run: nothing changed", mode=mode, actions=planned, before=before)
-            if mode == "notify":
-                return Result(Outcome.NOTIFIED, "notify mode: approval needed to act", mode=mode, actions=planned, before=before)
-            held = None if approved else runtime.breaker.admit(self.name, target.account)
-            if held:
-                return Result(
-                    Outcome.NOTIFIED,
-                    f"{held}; approval needed to act",
-                    mode="notify (breaker)",
-                    actions=planned,
-                    before=before,
-                    severity=Severity.CRITICAL,
-                )
-            if self.claim_key:
-                runtime.ledger.remember(self.claim_key, (earlier or {}).get("before", before), planned)
-            runtime.on_start(target, self)
-            undo = self.apply(session, target, before)
-            after = self.inspect(session, target)
-        except ClientError as err:
-            if error_code(err) in self.gone_codes:
-                return Result(Outcome.ALREADY_COMPLIANT, f"resource no longer exists ({error_code(err)})", mode=mode)
-            mapped = classify(err)
-            if isinstance(mapped, PermanentError):
-                return Result(Outcome.FAILED, str(mapped), mode=mode)
-            raise mapped from err
-        except BotoCoreError as err:
-            mapped = classify(err)
-            if isinstance(mapped, PermanentError):
-                return Result(Outcome.FAILED, str(mapped), mode=mode)
-            raise mapped from err
-        except PermanentError as err:
-            return Result(Outcome.FAILED, str(err), mode=mode)
-        if not self.is_compliant(after):
-            return Result(
-                Outcome.FAILED,
-                "verification failed: state still not compliant after apply",
-                mode=mode,
-                actions=planned,
-                before=before,
-                after=after,
-                undo=undo,
-            )
-        return Result(
-            Outcome.REMEDIATED,
-            "remediated and verified",
-            mode=mode,
-            actions=planned,
-            before=before,
-            after=after,
-            undo=undo,
-            source_identity=session.source_identity,
+    def drift(self, recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+        """How the current state differs from the state this remediation left (the audit's `after`),
+        one readable line per difference; [] when undo may restore the before state safely.
+        Keys named in `volatile_state` (facts AWS changes by itself) are not compared."""
+        return state_diff(
+            {k: v for k, v in recorded.items() if k not in self.volatile_state},
+            {k: v for k, v in current.items() if k not in self.volatile_state},
         )
 
-    def _finish_interrupted(
-        self, target: Target, session: MemberSession, mode: str, earlier: Mapping[str, Any], after: dict[str, Any]
-    ) -> Result:
-        """An earlier run made the change and was interrupted before recording it (a timeout, a crash):
-        the resource is compliant now, so record that run's work with the before state it remembered."""
-        before = dict(earlier.get("before") or {})
-        undo = self.undo_data_for(target, before)
-        return Result(
-            Outcome.REMEDIATED,
-            "remediated and verified (the change was made by an earlier try that was interrupted before it was recorded)"
-            + ("" if undo is not None else "; no undo data: this remediation's undo needs what the interrupted try created"),
-            mode=mode,
-            actions=list(earlier.get("planned") or []),
-            before=before,
-            after=after,
-            undo=undo,
-            source_identity=session.source_identity,
-        )
-
-    def _offline_plan(self, target: Target) -> list[str]:
+    def offline_plan(self, target: Target) -> list[str]:
+        """What the remediation would do, without reading anything (backtests)."""
         try:
             return self.plan(target, {})
         except Exception:  # noqa: BLE001 - a plan from unknown state is best effort
             return [f"{self.name} on {target.resource_arn}"]
 
-    # -- guards (snapback.guards) ----------------------------------------------------------------
-    def _guard(self, event: Envelope, call: CloudTrailCall | None, runtime: Runtime) -> str | None:
-        return guards.skip_reason(event, call, config=runtime.config, org=runtime.org)
+
+def state_diff(recorded: Any, current: Any, path: str = "") -> list[str]:
+    """Readable differences between two JSON-like states: `path: recorded -> current`."""
+    recorded, current = _plain_json(recorded), _plain_json(current)
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        out: list[str] = []
+        for key in sorted(set(recorded) | set(current), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in current:
+                out.append(f"{where}: {_short(recorded[key])} -> (absent)")
+            elif key not in recorded:
+                out.append(f"{where}: (absent) -> {_short(current[key])}")
+            else:
+                out.extend(state_diff(recorded[key], current[key], where))
+        return out
+    if isinstance(recorded, list) and isinstance(current, list) and len(recorded) == len(current):
+        out = []
+        for i, (a, b) in enumerate(zip(recorded, current, strict=True)):
+            out.extend(state_diff(a, b, f"{path}[{i}]"))
+        return out
+    return [] if recorded == current else [f"{path or '(state)'}: {_short(recorded)} -> {_short(current)}"]
+
+
+def _plain_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class AlertRemediation(Remediation):

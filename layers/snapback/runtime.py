@@ -1,9 +1,12 @@
 """The runtime: settings read once, lazy services, and the one entry used by Lambda and the CLI.
 
 `Runtime.process(raw_event)` normalises the input, picks the remediations (the function's own in
-Lambda; pattern matching in the CLI), runs each through its template method and records the
-result: audit item, Security Hub finding and SNS notification for reported outcomes, metric.
-FAILED outcomes are also dead-lettered (with the event) so that they can be redriven.
+Lambda; pattern matching in the CLI) and runs each through the decision path (`snapback.pipeline`,
+which records the audit item first and then reports: Security Hub finding, SNS, metric). FAILED
+outcomes are also dead-lettered (with the event) so that they can be redriven.
+
+Import order (no cycle): runtime -> pipeline -> remediation (the plugin base) and the services;
+the plugins never import the runtime or the pipeline.
 """
 
 from __future__ import annotations
@@ -15,24 +18,21 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapback import registry
-from snapback.audit import AuditLog, Ledger, new_audit_id
+from snapback import pipeline, registry
+from snapback.audit import DEFAULT_TIMEOUT, AuditLog, Clock, Ledger, new_audit_id
 from snapback.breaker import Breaker
 from snapback.clients import Clients, classify
 from snapback.config import Config
 from snapback.errors import MalformedEvent
 from snapback.events import Envelope, normalise
 from snapback.notify import Notifier
-from snapback.outcomes import REPORTED, Outcome, Result, Target
+from snapback.outcomes import Outcome, Result
 from snapback.patterns import matches
-from snapback.securityhub import FindingImporter, FindingWorkflow, build_finding, undo_command
-
-if TYPE_CHECKING:
-    from snapback.remediation import Remediation
+from snapback.securityhub import FindingImporter, FindingWorkflow
 
 
 class OrgDirectory(Protocol):
@@ -146,10 +146,22 @@ class Runtime:
     logger: Any = None
     observers: list[Sink] = field(default_factory=list)
     offline: bool = False  # backtest: decide without calling AWS, record nothing
+    clock: Clock = field(default_factory=Clock)
+    # The end of the current Lambda invocation (`begin`); None: the CLI, assumed a function's timeout.
+    invocation_deadline: float | None = None
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.clients, self.table)
+        return Ledger(self.clients, self.table, self.clock)
+
+    def begin(self, context: Any) -> None:
+        """A Lambda invocation starts: its deadline bounds the leases of the claims it takes."""
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        self.invocation_deadline = self.clock.now() + remaining() / 1000 if callable(remaining) else None
+
+    def deadline(self) -> float:
+        """When this run is over for sure (the Lambda timeout; a function's default for the CLI)."""
+        return self.invocation_deadline if self.invocation_deadline is not None else self.clock.now() + DEFAULT_TIMEOUT
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -200,7 +212,7 @@ class Runtime:
                 results.append(Result(Outcome.SKIPPED, "no remediation's trigger matches this event", event_id=envelope.id))
                 continue
             for name in names:
-                result = registry.get(name)().handle(envelope, self)
+                result = pipeline.handle(self, registry.get(name)(), envelope)
                 if result.outcome is Outcome.FAILED and not self.offline:
                     self._dead_letter(envelope, result)
                 results.append(result)
@@ -211,55 +223,12 @@ class Runtime:
         result.remediation = next(iter(remediations), None) if remediations else None
         result.audit_id = new_audit_id()
         self.audit.write(result, result.audit_id)
-        self._observe(result)
+        self.observe(result)
         return result
 
-    # -- recording -------------------------------------------------------------------------------
-    def record(self, result: Result, remediation: type[Remediation]) -> Result:
-        if self.offline:
-            self._observe(result)
-            return result
-        result.audit_id = new_audit_id()
-        if result.outcome in REPORTED and result.target is not None:
-            finding = build_finding(result, remediation, self.config.security_account, self.config.home_region)
-            self.findings.import_findings([finding])
-            result.finding_id = finding["Id"]
-            result.notification_id = self.notifier.publish(result, remediation)
-        status = _SOURCE_WORKFLOW.get(result.outcome)
-        if status:
-            undo = undo_command(result)
-            note = f"Snapback {remediation.name}: {result.outcome.value} - {result.reason}. audit {result.audit_id}" + (
-                f". undo: {undo}" if undo else ""
-            )
-            problem = self._update_source_finding(result.target, status, note)
-            if problem:
-                result.reason = f"{result.reason}; {problem}"
-        self.audit.write(result, result.audit_id)
-        if result.claim:
-            if result.outcome is Outcome.FAILED:
-                self.ledger.release(result.claim)  # a redrive must be able to try again
-            else:
-                self.ledger.complete(result.claim, result.audit_id)
-        self._observe(result)
-        return result
-
-    def on_start(self, target: Target, remediation: Remediation) -> None:
-        """Before acting on a Security Hub finding: mark it NOTIFIED so people see work in progress."""
-        self._update_source_finding(target, "NOTIFIED", f"Snapback {remediation.name}: remediating {target.resource_id}")
-
-    def _update_source_finding(self, target: Target | None, status: str, note: str) -> str | None:
-        source = target.facts.get("source_finding") if target else None
-        if not source:
-            return None
-        try:
-            self.workflow.update([source], status, note)
-        except Exception as err:  # noqa: BLE001 - the workflow update is bookkeeping; never undo a fix for it
-            if self.logger is not None:
-                self.logger.warning("source finding not updated", extra={"finding": source, "error": str(err)})
-            return f"source finding not updated ({type(err).__name__})"
-        return None
-
-    def _observe(self, result: Result) -> None:
+    # -- reporting -------------------------------------------------------------------------------
+    def observe(self, result: Result) -> None:
+        """Log, count and hand a recorded result to the observers."""
         if self.logger is not None:
             self.logger.info("outcome", extra={"snapback": result.as_dict()})
         if self.emit_metrics:
@@ -297,17 +266,6 @@ class Runtime:
             self.clients.client("sqs").send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(body, default=str))
         except (ClientError, BotoCoreError) as err:
             raise classify(err) from err
-
-
-# The source Security Hub finding's workflow after each outcome (BatchUpdateFindings).
-_SOURCE_WORKFLOW = {
-    Outcome.REMEDIATED: "RESOLVED",
-    Outcome.ALREADY_COMPLIANT: "RESOLVED",
-    Outcome.NOTIFIED: "NOTIFIED",
-    Outcome.DRY_RUN: "NOTIFIED",
-    Outcome.FAILED: "NOTIFIED",
-    Outcome.EXEMPT: "NOTIFIED",
-}
 
 
 def table_name(config: Config) -> str:

@@ -4,9 +4,9 @@ On a schedule, `Sweeper.run()` walks every account of the organization (the mana
 it has the member role from its own stack) and every configured Region through the remediator role,
 and asks each remediation with a `sweep_scope` for the violations of its invariant there (the
 registry stays the single source of truth: each remediation declares its sweep beside its code).
-Every violation goes through the same decision path as an event (`Remediation.reconcile` ->
-`_act`: mode, overrides, exemptions, breaker, inspect-apply-verify, audit, Security Hub finding,
-SNS), claimed under a state-driven key per UTC day so that a violation that stays is reported once
+Every violation goes through the same decision path as an event (`snapback.pipeline.reconcile`:
+mode, overrides, exemptions, the resource's lock, breaker, inspect-apply-verify, audit, Security Hub
+finding, SNS), claimed under a state-driven key per UTC day so that a violation that stays is reported once
 a day, not on every sweep.
 
 Pacing: every AWS call in a member account (the sweep's listings and the remediations' own calls)
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapback import registry
+from snapback import pipeline, registry
 from snapback.audit import new_audit_id
 from snapback.clients import Clients, classify
 from snapback.errors import RetryableError, SnapbackError
@@ -249,7 +249,7 @@ class Sweeper:
                 seen["mode"] = self.runtime.mode_for(remediation.name, target.account)
                 continue
             try:
-                result = remediation.reconcile(target, self.runtime, period=summary.period, run_id=summary.run_id)
+                result = pipeline.reconcile(self.runtime, remediation, target, period=summary.period, run_id=summary.run_id)
             except Exception as err:  # noqa: BLE001 - the next violation is still handled
                 summary.error(account, region, remediation.name, _mapped(err))
                 seen["outcome"] = "ERROR"

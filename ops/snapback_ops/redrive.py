@@ -5,8 +5,10 @@ A dead-letter queue holds three shapes, all understood here:
 - a Lambda on-failure destination record: `{"requestContext": {...}, "requestPayload": <event>, ...}`;
 - an EventBridge rule DLQ message: the event itself (the remediation from the rule's target id is
   not in the body, so the event is routed through the registry's patterns again).
-A message is deleted only after every remediation it reaches ends in an outcome other than FAILED;
-anything else stays in the queue (and becomes visible again) for the next attempt.
+A message is deleted only after every remediation it reaches ends in a terminal, handled outcome:
+recorded and not FAILED, not retryable (`unfinished`). A replay that raises (throttled again, or a
+claim still in progress elsewhere: the pipeline raises for those, never a quiet SKIPPED) or ends
+unfinished stays in the queue (and becomes visible again) for the next attempt.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapback.errors import SnapbackError
-from snapback.outcomes import Outcome
+from snapback.outcomes import Outcome, Result
 from snapback.runtime import Runtime
 
 
@@ -64,6 +66,15 @@ class Summary:
             "outcomes": dict(self.outcomes),
             "problems": self.problems[:20],
         }
+
+
+def finished(result: Result) -> bool:
+    """A terminal, handled outcome: recorded (an audit id), not FAILED, nothing left to retry."""
+    if result.outcome is Outcome.FAILED or result.retryable:
+        return False
+    if result.outcome is Outcome.SKIPPED and result.reason.startswith("in progress"):
+        return False  # (the pipeline raises for a live claim; kept as a belt for older results)
+    return bool(result.audit_id)
 
 
 def _messages(sqs: Any, url: str, limit: int) -> Iterator[dict[str, Any]]:
@@ -127,9 +138,12 @@ def _drain(
             continue
         summary.replayed += 1
         summary.outcomes.update(r.outcome.value for r in results)
-        if any(r.outcome is Outcome.FAILED for r in results):
+        unfinished = [r for r in results if not finished(r)]
+        if unfinished or not results:
             summary.kept += 1
-            summary.problems.append(f"{message['MessageId']}: FAILED again: {'; '.join(r.reason for r in results)}")
+            summary.problems.append(
+                f"{message['MessageId']}: not finished: {'; '.join(f'{r.outcome.value}: {r.reason}' for r in unfinished)}"
+            )
         else:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             summary.handles.pop()

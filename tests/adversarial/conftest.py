@@ -1,5 +1,5 @@
-"""One moto organization per test module (fresh member accounts per case come from
-`tests.reliability.support.views`), so that building the org is paid once per file."""
+"""One moto organization per test module: every test takes fresh member accounts from it
+(`tests.reliability.support.views`), so building the org is paid once per file, not per test."""
 
 from __future__ import annotations
 

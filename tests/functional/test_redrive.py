@@ -83,3 +83,34 @@ def test_a_replay_that_fails_again_stays_in_the_queue_once(org):
     assert runtime.dead_letter_url == "https://must-not-be-used.invalid/queue"
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "1"
+
+
+def test_a_replay_whose_resource_is_still_being_worked_on_stays_in_the_queue(org):
+    """A claim in progress elsewhere (a live holder) is unfinished work: the replay raises a retryable
+    error instead of ending SKIPPED, and the message stays until a replay ends in a handled outcome."""
+    from snapback.audit import Clock
+    from snapback.pipeline import resource_key
+
+    runtime = runtime_for(org, NAME)
+    clock_offset = [0.0]
+    runtime.clock = Clock(
+        now=lambda: __import__("time").time() + clock_offset[0], sleep=lambda s: clock_offset.__setitem__(0, clock_offset[0] + s)
+    )
+    sqs = runtime.clients.client("sqs")
+    url = sqs.create_queue(QueueName="snapback-failures", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    event = public_event(org, "being-fixed")
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"event": event, "remediation": NAME, "reason": "timeout"}))
+    account = org.members["member-a"]
+    from snapback.outcomes import Target
+
+    bucket = Target(account, "us-east-1", "AwsS3Bucket", "being-fixed", "arn:aws:s3:::being-fixed", "other-event")
+    held = runtime.ledger.acquire(f"{NAME}#other-event", resource_key(NAME, bucket), deadline=runtime.clock.now() + 3600)
+
+    summary = redrive(runtime, url, progress=lambda _: None)
+
+    assert summary.deleted == 0 and summary.kept == 1 and "in progress" in summary.problems[0], summary.as_dict()
+    assert not blocked(org, "being-fixed"), "nothing acted beside the live holder"
+    runtime.ledger.abandon(held)  # the holder is gone
+    summary = redrive(runtime, url, progress=lambda _: None)
+    assert summary.deleted == 1 and summary.outcomes == {"REMEDIATED": 1}, summary.as_dict()
+    assert blocked(org, "being-fixed")

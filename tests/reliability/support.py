@@ -284,14 +284,14 @@ def install(monkeypatch: pytest.MonkeyPatch, faults: Faults) -> Platform:
 
     monkeypatch.setattr(Runtime, "process", process)
 
-    # A killed process runs no cleanup: its claim stays IN_PROGRESS until the lease runs out.
-    plain_release = Ledger.release
+    # A killed process runs no cleanup: its claim and lock stay IN_PROGRESS until the lease runs out.
+    plain_abandon = Ledger.abandon
 
-    def release(self: Ledger, key: str) -> None:
+    def abandon(self: Ledger, held: Any) -> None:
         if not isinstance(sys.exc_info()[1], Crash):
-            plain_release(self, key)
+            plain_abandon(self, held)
 
-    monkeypatch.setattr(Ledger, "release", release)
+    monkeypatch.setattr(Ledger, "abandon", abandon)
     return platform
 
 

@@ -67,7 +67,8 @@ def test_every_must_fire_case_delivered_three_times_interleaved_acts_once(org, m
             assert all("duplicate" in r.reason for r in copy), [r.reason for r in copy]
     reported = [r for r in firsts if r.outcome in REPORTED and r.target is not None]
     assert len(reported) >= len(cases)
-    messages = inbox(org)
+    # (an undo a case's own checks make is an action too, notified with its own record)
+    messages = [m for m in inbox(org) if not str(m.get("mode") or "").startswith("undo")]
     assert Counter(m["audit_id"] for m in messages) == Counter(r.audit_id for r in reported), "one notification per event"
     finding_ids = [f["Id"] for f in snapback_findings(org) if f["Id"] not in earlier]
     assert len(finding_ids) == len(set(finding_ids)), "no finding twice"

@@ -118,15 +118,16 @@ def test_access_denied_in_the_member_is_failed_told_audited_dead_lettered_and_no
     (dead,) = drain(sqs, dlq)
     assert dead["remediation"] == name and dead["audit_id"] == result.audit_id and dead["event"]["id"] == result.event_id
     # The claim was given back: a redrive (after the permission is fixed) may try again.
-    assert runtime_for(view, name).ledger.claim(f"{name}#{result.target.idempotency_key}") is None
+    assert runtime_for(view, name).ledger.state(f"{name}#{result.target.idempotency_key}") is None
     report(record_property, remediation=name, events_tried=1, faults_injected=faults.injected, events_lost=0)
 
 
 def expire_leases(runtime: Any) -> None:
-    """The killed invocation's lease runs out (LEASE_SECONDS later): what the retry then finds."""
+    """The killed invocation's lease runs out (its deadline plus LEASE_SKEW): what the retry then finds."""
     dynamodb = runtime.clients.client("dynamodb")
     for item in dynamodb.scan(TableName=runtime.table)["Items"]:
-        if item["pk"]["S"].startswith("idem#") and item.get("status", {}).get("S") == "IN_PROGRESS":
+        held = item.get("status", {}).get("S") in ("IN_PROGRESS", "RECORDED") or item["pk"]["S"].startswith("lock#")
+        if item["pk"]["S"].startswith(("idem#", "lock#")) and held:
             dynamodb.update_item(
                 TableName=runtime.table,
                 Key={"pk": item["pk"]},

@@ -34,7 +34,7 @@ Side effects: delivery to the trail's bucket (and CloudWatch Logs, SNS) resumes;
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -46,9 +46,6 @@ from snapback.outcomes import Outcome, Result, Severity, Target
 from snapback.registry import register
 from snapback.remediation import Remediation
 from snapback.triggers import Trigger, cloudtrail_pattern
-
-if TYPE_CHECKING:
-    from snapback.runtime import Runtime
 
 TAMPERING = ("StopLogging", "DeleteTrail")
 SCOPE_CHANGES = ("UpdateTrail", "PutEventSelectors")
@@ -314,10 +311,9 @@ class CloudTrailRestartLogging(Remediation):
         return actions
 
     # -- alert always ------------------------------------------------------------------------------
-    def _act(self, target: Target, runtime: Runtime, mode: str | None = None, approved: bool = False) -> Result:
-        """Tampering is reported even when the trail is logging again (smallest local form of a
-        base hook: the template does not report ALREADY_COMPLIANT)."""
-        result = super()._act(target, runtime, mode, approved)
+    def review(self, target: Target, result: Result) -> Result:
+        """Tampering is reported even when the trail is logging again (the pipeline would record
+        ALREADY_COMPLIANT, which is not reported), and a narrowed scope is always named."""
         before = result.before if isinstance(result.before, Mapping) else {}
         gaps = before.get("scope_gaps") or []
         if gaps and result.outcome in (Outcome.REMEDIATED, Outcome.FAILED):

@@ -46,7 +46,7 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -58,9 +58,6 @@ from snapback.outcomes import Severity, Target
 from snapback.registry import register
 from snapback.remediation import Remediation
 from snapback.triggers import Trigger, cloudtrail_pattern
-
-if TYPE_CHECKING:
-    from snapback.runtime import Runtime
 
 SERVICE_LINKED_PREFIXES = ("AWSConfigurationRecorderFor", "aws-service-linked")
 TAMPERING = ("StopConfigurationRecorder", "DeleteConfigurationRecorder", "DeleteDeliveryChannel", "PutConfigurationRecorder")
@@ -175,7 +172,7 @@ class ConfigRecorderRestore(Remediation):
     memory: LastKnownGood | None = None
     sweep_scope = "region"
 
-    def configure(self, runtime: Runtime) -> None:
+    def configure(self, runtime: Any) -> None:
         super().configure(runtime)
         self.memory = LastKnownGood(runtime.clients, runtime.table, self.name)
 

@@ -53,7 +53,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -61,13 +61,10 @@ from snapback.clients import MemberSession, classify, error_code
 from snapback.errors import MalformedEvent, NotApplicable
 from snapback.events import GUARDDUTY_FINDING, CloudTrailCall, Envelope
 from snapback.findings import parse_guardduty
-from snapback.outcomes import Outcome, Result, Severity, Target
+from snapback.outcomes import Severity, Target
 from snapback.registry import register
 from snapback.remediation import Remediation
 from snapback.triggers import Trigger, guardduty_pattern
-
-if TYPE_CHECKING:
-    from snapback.runtime import Runtime
 
 TYPE_PREFIXES = ("Backdoor:EC2/", "CryptoCurrency:EC2/", "Trojan:EC2/", "UnauthorizedAccess:EC2/")
 MIN_SEVERITY = 7.0
@@ -220,28 +217,18 @@ class Ec2IsolateInstance(Remediation):
         return target
 
     # -- approval for critical instances -----------------------------------------------------------
-    def _act(self, target: Target, runtime: Runtime, mode: str | None = None, approved: bool = False) -> Result:
+    def needs_approval(self, session: MemberSession, target: Target) -> str | None:
         """An instance tagged critical needs a person's approval: in enforce mode, notify instead.
 
-        An approval (`snapback approve`, the Security Hub custom action) passes approved=True and is
-        never held back. The tag is read from the instance before the template runs; if it cannot be
-        read the instance is treated as critical (the template's inspect then meets the same error).
+        An approval (`snapback approve`, the Security Hub custom action) is never held back (the
+        pipeline does not ask). The tag is read from the instance, never from the finding; if it
+        cannot be read the instance is treated as critical.
         """
-        effective = mode or runtime.mode_for(self.name, target.account)
-        if approved or runtime.offline or effective != "enforce":
-            return super()._act(target, runtime, mode, approved)
-        self.configure(runtime)
         try:
-            critical = self._critical_tag(runtime.clients.member(target.account, target.region, self.name), target)
+            critical = self._critical_tag(session, target)
         except (ClientError, BotoCoreError):
             critical = "tags unreadable"
-        if critical is None:
-            return super()._act(target, runtime, mode, approved)
-        result = super()._act(target, runtime, "notify", approved)
-        if result.outcome is Outcome.NOTIFIED:
-            result.reason = f"critical instance ({critical}): isolation needs approval (snapback approve <audit id>)"
-            result.mode = "enforce (approval required)"
-        return result
+        return f"critical instance ({critical}): isolation needs approval" if critical else None
 
     def _critical_tag(self, session: MemberSession, target: Target) -> str | None:
         key, value = str(self.options["critical_tag_key"]), str(self.options["critical_tag_value"])
@@ -401,27 +388,44 @@ class Ec2IsolateInstance(Remediation):
         return actions
 
     # -- apply -------------------------------------------------------------------------------------
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Everything undo needs comes from the before state (the snapshots are kept as evidence)."""
+        if "network_interfaces" not in before:
+            return None  # gone, or never read
+        instance_id = target.resource_id
+        return {
+            "instance_id": instance_id,
+            "termination_protection": bool(before.get("termination_protection")),
+            "auto_scaling_group": before.get("auto_scaling_group"),
+            "network_interfaces": [{"id": e["id"], "groups": e["groups"]} for e in before["network_interfaces"]],
+            "role_policies": [
+                {"role": r["role"], "policy": policy_name(instance_id)}
+                for r in before.get("roles", [])
+                if r.get("denied") is False
+            ],
+            "tags": {key: (before.get("tags") or {}).get(key) for key in (ISOLATED_TAG, FINDING_TAG)},
+            "snapshots": list(before.get("snapshots") or []),
+        }
+
     def apply(self, session: MemberSession, target: Target, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Isolate, from the state before the first try. Re-entrant: a retry after a crash is handed the
+        same (remembered) state, so every step that is not idempotent checks the live state first."""
         ec2 = session.client("ec2")
         instance_id = target.resource_id
         finding_id = str(target.facts.get("finding_id") or "unknown")
-        undo: dict[str, Any] = {
-            "instance_id": instance_id,
-            "termination_protection": state["termination_protection"],
-            "auto_scaling_group": state.get("auto_scaling_group"),
-            "network_interfaces": [{"id": e["id"], "groups": e["groups"]} for e in state["network_interfaces"]],
-            "role_policies": [],
-            "tags": {},
-            "snapshots": list(state.get("snapshots") or []),
-        }
+        undo = self.undo_data_for(target, state)
+        assert undo is not None, "apply is only called on a running instance's state"
         if not state["termination_protection"] and not state.get("spot"):
             ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiTermination={"Value": True})
         if state.get("auto_scaling_group"):
-            session.client("autoscaling").detach_instances(
-                InstanceIds=[instance_id],
-                AutoScalingGroupName=state["auto_scaling_group"],
-                ShouldDecrementDesiredCapacity=False,
-            )
+            autoscaling = session.client("autoscaling")
+            # a crashed try may have detached it already: detaching twice is an error
+            if autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]:
+                autoscaling.detach_instances(
+                    InstanceIds=[instance_id],
+                    AutoScalingGroupName=state["auto_scaling_group"],
+                    ShouldDecrementDesiredCapacity=False,
+                )
         self._swap_groups(ec2, state["network_interfaces"], finding_id)
         iam = session.client("iam")
         for role in state.get("roles", []):
@@ -431,25 +435,27 @@ class Ec2IsolateInstance(Remediation):
                     PolicyName=policy_name(instance_id),
                     PolicyDocument=json.dumps(deny_policy(target.resource_arn)),
                 )
-                undo["role_policies"].append({"role": role["role"], "policy": policy_name(instance_id)})
         if state.get("volumes") and not state.get("snapshots"):
-            created = ec2.create_snapshots(
-                InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
-                Description=f"Snapback isolation of {instance_id} for GuardDuty finding {finding_id}",
-                TagSpecifications=[
-                    {
-                        "ResourceType": "snapshot",
-                        "Tags": [
-                            {"Key": FINDING_TAG, "Value": finding_id},
-                            {"Key": "snapback:instance", "Value": instance_id},
-                        ],
-                    }
-                ],
-                CopyTagsFromSource="volume",
-            )
-            undo["snapshots"] = sorted(s["SnapshotId"] for s in created.get("Snapshots", []))
+            # a crashed try may have taken them already (CreateSnapshots has no idempotency token)
+            taken = self._snapshots(ec2, instance_id, finding_id)
+            if not taken:
+                created = ec2.create_snapshots(
+                    InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
+                    Description=f"Snapback isolation of {instance_id} for GuardDuty finding {finding_id}",
+                    TagSpecifications=[
+                        {
+                            "ResourceType": "snapshot",
+                            "Tags": [
+                                {"Key": FINDING_TAG, "Value": finding_id},
+                                {"Key": "snapback:instance", "Value": instance_id},
+                            ],
+                        }
+                    ],
+                    CopyTagsFromSource="volume",
+                )
+                taken = sorted(s["SnapshotId"] for s in created.get("Snapshots", []))
+            undo["snapshots"] = taken
         new_tags = {ISOLATED_TAG: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), FINDING_TAG: finding_id}
-        undo["tags"] = {key: state["tags"].get(key) for key in new_tags}
         ec2.create_tags(Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in new_tags.items()])
         return undo
 
@@ -464,9 +470,16 @@ class Ec2IsolateInstance(Remediation):
             self._arm(ec2, group)
         for group in isolation.values():
             self._empty(ec2, group)
-        for eni in enis:
+        # A retry after a crash is handed the groups from before the first try: an ENI that try already
+        # isolated must not pass through allow-all again.
+        live = {
+            e["NetworkInterfaceId"]: [g["GroupId"] for g in e.get("Groups", [])]
+            for e in ec2.describe_network_interfaces(NetworkInterfaceIds=[e["id"] for e in enis])["NetworkInterfaces"]
+        }
+        pending = [e for e in enis if live.get(e["id"]) != [isolation[e["vpc_id"]]]]
+        for eni in pending:
             ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[allow_all[eni["vpc_id"]]])
-        for eni in enis:
+        for eni in pending:
             ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[isolation[eni["vpc_id"]]])
         for group in allow_all.values():
             in_use = ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])["NetworkInterfaces"]

@@ -53,13 +53,13 @@ from snapback.clients import MemberSession, error_code
 from snapback.errors import MalformedEvent, NotApplicable, PermanentError
 from snapback.events import CloudTrailCall, Envelope
 from snapback.iam_trust import untrusted_principals, without_untrusted
-from snapback.outcomes import Outcome, Result, Severity, Target
+from snapback.outcomes import Severity, Target
 from snapback.registry import register
 from snapback.remediation import Remediation
 from snapback.triggers import Trigger, cloudtrail_pattern
 
 if TYPE_CHECKING:  # plugins never import the runtime at run time
-    from snapback.runtime import Runtime
+    pass
 
 CREATE_ROLE = "CreateRole"
 UPDATE_TRUST = "UpdateAssumeRolePolicy"
@@ -196,16 +196,11 @@ class IamBackdoorTrustRevert(Remediation):
         return not state.get("untrusted") or bool(state.get("quarantined"))
 
     # -- act -------------------------------------------------------------------------------------
-    def _act(self, target: Target, runtime: Runtime, mode: str | None = None, approved: bool = False) -> Result:
+    def needs_approval(self, session: MemberSession, target: Target) -> str | None:
         # A new role is paged, not changed, unless the team opted in (or a person approved it).
-        mode = mode or runtime.mode_for(self.name, target.account)
-        if target.facts.get("kind") == "new_role" and mode == "enforce" and not approved:
-            if not runtime.config.options_for(self.name, self.defaults).get("quarantine_new_roles"):
-                result = super()._act(target, runtime, "notify", approved)
-                if result.outcome is Outcome.NOTIFIED:
-                    result.reason = "new role trusting outside the organization: on-call paged (quarantine_new_roles is off)"
-                return result
-        return super()._act(target, runtime, mode, approved)
+        if target.facts.get("kind") == "new_role" and not self.options.get("quarantine_new_roles"):
+            return "new role trusting outside the organization: on-call paged (quarantine_new_roles is off)"
+        return None
 
     def plan(self, target: Target, state: Mapping[str, Any]) -> list[str]:
         who = "; ".join(state.get("untrusted") or []) or "principals outside the organization"

@@ -43,13 +43,13 @@ from botocore.exceptions import ClientError
 from snapback.clients import MemberSession, error_code
 from snapback.errors import NotApplicable, PermanentError
 from snapback.events import CloudTrailCall, Envelope
-from snapback.outcomes import Outcome, Result, Severity, Target
+from snapback.outcomes import Severity, Target
 from snapback.registry import register
 from snapback.remediation import Remediation
 from snapback.triggers import Trigger, cloudtrail_pattern
 
 if TYPE_CHECKING:
-    from snapback.runtime import Runtime
+    pass
 
 CREATE_KEY = "CreateAccessKey"
 LOGIN_PROFILE = ("CreateLoginProfile", "UpdateLoginProfile")
@@ -164,16 +164,11 @@ class IamForeignCredentials(Remediation):
         return not state.get("login_profile")
 
     # -- act -------------------------------------------------------------------------------------
-    def _act(self, target: Target, runtime: Runtime, mode: str | None = None, approved: bool = False) -> Result:
+    def needs_approval(self, session: MemberSession, target: Target) -> str | None:
         # A console password for someone else is paged; deleting it is opt-in (or approved by a person).
-        mode = mode or runtime.mode_for(self.name, target.account)
-        if target.facts.get("kind") == "login_profile" and mode == "enforce" and not approved:
-            if not runtime.config.options_for(self.name, self.defaults).get("delete_login_profiles"):
-                result = super()._act(target, runtime, "notify", approved)
-                if result.outcome is Outcome.NOTIFIED:
-                    result.reason = "console password set for another user: on-call paged (delete_login_profiles is off)"
-                return result
-        return super()._act(target, runtime, mode, approved)
+        if target.facts.get("kind") == "login_profile" and not self.options.get("delete_login_profiles"):
+            return "console password set for another user: on-call paged (delete_login_profiles is off)"
+        return None
 
     def plan(self, target: Target, state: Mapping[str, Any]) -> list[str]:
         user = target.resource_id

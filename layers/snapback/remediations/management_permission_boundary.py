@@ -35,19 +35,16 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 from collections.abc import Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from snapback import iam_inventory
 from snapback.clients import MemberSession
 from snapback.errors import NotApplicable
 from snapback.events import CloudTrailCall, Envelope
-from snapback.outcomes import Outcome, Result, Severity, Target
+from snapback.outcomes import Severity, Target
 from snapback.registry import register
 from snapback.remediation import Remediation
 from snapback.triggers import Trigger, cloudtrail_pattern
-
-if TYPE_CHECKING:
-    from snapback.runtime import Runtime
 
 BOUNDARY_POLICY_NAME = "snapback-management-boundary"
 KINDS = {"User": "userName", "Role": "roleName"}
@@ -146,7 +143,7 @@ class ManagementPermissionBoundary(Remediation):
     management_account: str | None = None
     member_role_name: str = "snapback-remediator"
 
-    def configure(self, runtime: Runtime) -> None:
+    def configure(self, runtime: Any) -> None:
         # Needed beyond the base: which account is the management account, and Snapback's own role name.
         super().configure(runtime)
         self.management_account = runtime.config.management_account
@@ -223,15 +220,11 @@ class ManagementPermissionBoundary(Remediation):
         return state.get("boundary") == state.get("expected")
 
     # -- act -------------------------------------------------------------------------------------
-    def _act(self, target: Target, runtime: Runtime, mode: str | None = None, approved: bool = False) -> Result:
+    def needs_approval(self, session: MemberSession, target: Target) -> str | None:
         # Paged by default: attaching a boundary can take rights away from a deliberate principal.
-        mode = mode or runtime.mode_for(self.name, target.account)
-        if mode == "enforce" and not approved and not runtime.config.options_for(self.name, self.defaults).get("attach_boundary"):
-            result = super()._act(target, runtime, "notify", approved)
-            if result.outcome is Outcome.NOTIFIED:
-                result.reason = "management-account principal without the boundary: on-call paged (attach_boundary is off)"
-            return result
-        return super()._act(target, runtime, mode, approved)
+        if not self.options.get("attach_boundary"):
+            return "management-account principal without the boundary: on-call paged (attach_boundary is off)"
+        return None
 
     def plan(self, target: Target, state: Mapping[str, Any]) -> list[str]:
         kind = target.facts.get("kind")

@@ -26,7 +26,6 @@ Side effects: none. To bring an account back: in the management account
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from snapback.errors import MalformedEvent, NotApplicable
@@ -37,7 +36,7 @@ from snapback.remediation import AlertRemediation
 from snapback.triggers import Trigger, cloudtrail_pattern
 
 if TYPE_CHECKING:
-    from snapback.runtime import Runtime
+    pass
 
 DEPARTURES = ("LeaveOrganization", "RemoveAccountFromOrganization")
 DEPARTED = "AccountDepartedOrganization"
@@ -82,17 +81,10 @@ class OrganizationDepartureAlert(AlertRemediation):
     permissions = ()
     call_budget = 7
 
-    def _guard(self, event: Envelope, call: CloudTrailCall | None, runtime: Runtime) -> str | None:
+    def acts_on_failed_call(self, call: CloudTrailCall) -> bool:
         # An attempted departure matters as much as a done one: the failed-call guard is waived for
         # these two calls only; source, loop and organization guards still apply.
-        if (
-            call is not None
-            and call.failed
-            and call.event_name in DEPARTURES
-            and call.event_source == "organizations.amazonaws.com"
-        ):
-            call = dataclasses.replace(call, error_code=None)
-        return super()._guard(event, call, runtime)
+        return call.event_name in DEPARTURES and call.event_source == "organizations.amazonaws.com"
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
         if call is None and event.detail_type == SERVICE_EVENT:

@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError
 from snapback.clients import MemberSession, error_code
 from snapback.errors import MalformedEvent, NotApplicable, PermanentError
 from snapback.events import CloudTrailCall, Envelope
-from snapback.outcomes import Result, Severity, Target
+from snapback.outcomes import Severity, Target
 from snapback.policies import load_document, public_statements, statements
 from snapback.registry import register
 from snapback.remediation import Remediation
@@ -59,7 +59,7 @@ from snapback.sharing import (
 from snapback.triggers import Trigger, cloudtrail_pattern
 
 if TYPE_CHECKING:
-    from snapback.runtime import Runtime
+    pass
 
 S3_EVENTS = ("PutBucketAcl", "PutBucketPolicy")
 KMS_EVENTS = ("CreateKey", "PutKeyPolicy")
@@ -317,17 +317,14 @@ class S3KmsExternalGrantAlert(Remediation):
                     yield target
 
     # -- mode: alert unless the team opted in -----------------------------------------------------
-    def _act(self, target: Target, runtime: Runtime, mode: str | None = None, approved: bool = False) -> Result:
+    def needs_approval(self, session: MemberSession, target: Target) -> str | None:
         # Removing a statement from a resource policy can break a partner integration nobody wrote
-        # down: unless the team set `enforce: true`, enforce mode only pages (notify), and a
-        # human's approval removes the grant.
-        self.configure(runtime)
-        effective = mode or runtime.mode_for(self.name, target.account)
-        if effective == "enforce" and not approved and not self.options.get("enforce"):
-            effective = "notify"
-        return super()._act(target, runtime, mode=effective, approved=approved)
+        # down: unless the team set `enforce: true`, enforce mode only pages, and a person's approval
+        # removes the grant.
+        if not self.options.get("enforce"):
+            return "grant to an account outside the organization: on-call paged (option enforce is off)"
+        return None
 
-    # -- inspect / plan / apply / undo ---------------------------------------------------------
     def _read_policy(self, session: MemberSession, target: Target) -> dict[str, Any] | None:
         if target.resource_type == "AwsKmsKey":
             text = session.client("kms").get_key_policy(KeyId=target.resource_arn, PolicyName="default")["Policy"]

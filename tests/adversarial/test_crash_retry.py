@@ -1,0 +1,151 @@
+"""Kill the handler after each k-th AWS call, then let Lambda retry it: nothing lost, nothing twice.
+
+For every registered remediation (its fixture cases, so a remediation added later is covered without
+touching this file), one acting fixture case is first run uninterrupted to learn its AWS calls; then,
+for each kill point k, the case runs in fresh accounts with the process killed right after its k-th
+AWS call (no cleanup, no further call from the dead process) and retried in a fresh process on
+Lambda's schedule (1 min, then 2 min later, on a fake clock). Each run must:
+
+- end, within Lambda's three attempts, in the case's outcome and AWS state (the remediation's own
+  `test_fixture_case` asserts them, with `before`/`after` where it checks them);
+- leave exactly one audit record of the event, and for a REMEDIATED one: `before` is the state read
+  before anything changed (not the half-changed state a retry sees), `after` the state it left;
+- create nothing twice (no `Create*` call of the member account more often than uninterrupted);
+- be undone exactly: undo from the record, without drift, restores the true before state.
+
+Kill points: `ci` (default) after every call that writes (member, ledger, audit, breaker, Security
+Hub, SNS) - a kill after a read is the same as one before the next write; `full`
+(SNAPBACK_RELIABILITY_PROFILE=full): after every call, for every must-fire case.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from snapback import registry
+from snapback.operations import undo
+from snapback_ops.demo import runtime_for
+from tests.adversarial.harness import KillableLambda, function_timeout, is_write
+from tests.reliability.support import PROFILE, case_views, must_fire, report, run_case
+
+NAMES = sorted(r.name for r in registry.all_remediations())
+# What undo deliberately does not restore (evidence an incident responder keeps).
+KEPT_BY_UNDO = {"ec2_isolate_instance": ("snapshots", "isolation_groups", "metadata")}
+
+
+def cases(name: str) -> list[dict[str, Any]]:
+    chosen = must_fire(name)
+    acting = [c for c in chosen if c["expect"] == "REMEDIATED"]
+    if PROFILE == "full":
+        return chosen
+    return (acting or chosen)[:1]
+
+
+def plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def kill_points(harness: KillableLambda) -> list[int]:
+    """`full`: after every call. `ci`: after the first, middle and last write in the member account
+    (nothing done / half done / all done but unrecorded), after the recording transaction (recorded,
+    nothing reported) and after the first report call (half reported)."""
+    calls = list(enumerate(harness.calls, 1))
+    if PROFILE == "full":
+        return [i for i, _ in calls]
+    member = [i for i, c in calls if c.member and is_write(c.operation)]
+    chosen = set(member[:1] + member[len(member) // 2 : len(member) // 2 + 1] + member[-1:])
+    transactions = [i for i, c in calls if c.operation == "TransactWriteItems"]
+    if len(transactions) >= 2:
+        chosen.add(transactions[-2])  # the record (the last one finishes the claim)
+    reports = [i for i, c in calls if c.service in ("securityhub", "sns") and is_write(c.operation)]
+    chosen.update(reports[:1])
+    return sorted(chosen)
+
+
+CASES = [(name, i, case) for name in NAMES for i, case in enumerate(cases(name))]
+
+
+@pytest.mark.parametrize("name, number, case", CASES, ids=[f"{n}-{i}" for n, i, _ in CASES])
+def test_killed_after_each_aws_call_and_retried_the_event_finishes_exactly_once(
+    org, monkeypatch, record_property, name, number, case
+):
+    timeout = function_timeout(name)
+    # 1. uninterrupted: the calls the case makes, and what it creates
+    with pytest.MonkeyPatch.context() as patch:
+        baseline = KillableLambda(timeout=timeout).install(patch)
+        (view,) = case_views(org, name, [case], monkeypatch)
+        run_case(name, view, case)
+    points = kill_points(baseline)
+    assert points, "the case made no AWS call at all"
+    figures = Counter()
+    for k in points:
+        with pytest.MonkeyPatch.context() as patch:
+            harness = KillableLambda(timeout=timeout, kill_after=k).install(patch)
+            (view,) = case_views(org, name, [case], monkeypatch)
+            killed_at = baseline.calls[k - 1]
+            where = f"kill after call {k} ({killed_at.service}:{killed_at.operation})"
+            try:
+                run_case(name, view, case)  # the case's outcome and AWS state, after the retries
+            except AssertionError as err:
+                raise AssertionError(f"{where}: {err}") from err
+            assert harness.kills == (1 if k <= len(harness.calls) else 0), where
+            for op, count in harness.creates().items():
+                assert count <= baseline.creates()[op], f"{where}: {op} {count} times, uninterrupted {baseline.creates()[op]}"
+            check_records(name, view, harness, where)
+            figures["runs"] += 1
+            figures["kills"] += harness.kills
+            figures["retries"] += harness.retries
+            figures["member_writes"] += len(harness.member_writes())
+            figures["lease_wait_s"] += int(harness.clock.slept)
+    report(
+        record_property,
+        remediation=name,
+        events_tried=figures["runs"],
+        kill_points=len(points),
+        kills_injected=figures["kills"],
+        lambda_retries=figures["retries"],
+        actions_observed=figures["member_writes"],
+        actions_uninterrupted=len(baseline.member_writes()),
+        lease_wait_seconds_emulated=figures["lease_wait_s"],
+    )
+
+
+def check_records(name: str, view: Any, harness: KillableLambda, where: str) -> None:
+    runtime = runtime_for(view, name)
+    audits = [
+        a
+        for a in runtime.audit.scan(remediation=name)
+        if not str(a.get("mode", "")).startswith("undo") and a["outcome"] != "SKIPPED"  # (duplicates say so)
+    ]
+    for result in harness.results:
+        if result.remediation != name or result.outcome.value == "SKIPPED":
+            continue
+        mine = [a for a in audits if a["event_id"] == result.event_id and a.get("resource_arn") == result.target.resource_arn]
+        assert [a["audit_id"] for a in mine] == [result.audit_id], f"{where}: one record per event, got {mine}"
+        (item,) = mine
+        assert item["outcome"] == result.outcome.value, where
+        claim = runtime.ledger.state(f"{name}#{result.target.idempotency_key}")
+        assert claim is None or claim["status"] == "COMPLETED", f"{where}: the claim is left {claim}"
+        if result.outcome.value != "REMEDIATED":
+            continue
+        true_before = harness.inspected[result.target.idempotency_key]
+        assert plain(item["before"]) == true_before, f"{where}: the record's before is not the state before the change"
+        assert plain(item["after"]) == plain(result.after), where
+        assert result.notification_id and result.finding_id, f"{where}: reported"
+        if not item.get("undo") or item.get("undone_by"):
+            continue  # no undo (alerts), or the case undid it itself
+        undone = undo(runtime, item["audit_id"])
+        assert undone["outcome"] == "UNDONE", f"{where}: undo right after the action found drift: {undone}"
+        remediation = registry.get(name)()
+        remediation.configure(runtime)
+        session = runtime.clients.member(result.target.account, result.target.region, name)
+        now = plain(registry.get(name).inspect(remediation, session, result.target))
+        kept = KEPT_BY_UNDO.get(name, ())
+        diff = remediation.drift(
+            {k: v for k, v in true_before.items() if k not in kept}, {k: v for k, v in now.items() if k not in kept}
+        )
+        assert diff == [], f"{where}: undo did not restore the before state: {diff}"
