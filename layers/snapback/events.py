@@ -361,6 +361,7 @@ def _envelope(raw: Mapping[str, Any]) -> Envelope:
     resources = raw.get("resources") or []
     if not isinstance(resources, list):
         raise MalformedEvent("envelope resources is not a list")
+    _check_detail(detail_type, detail)
     return Envelope(
         id=_scalar(raw.get("id"), "id", MAX_NAME),
         source=source,
@@ -371,6 +372,33 @@ def _envelope(raw: Mapping[str, Any]) -> Envelope:
         resources=tuple(_scalar(r, "resources[]", MAX_ARN) for r in resources),
         detail=detail,
     )
+
+
+def _check_detail(detail_type: str, detail: Mapping[str, Any]) -> None:
+    """The identifiers of a detail Snapback reads, bounded at the edge: a malformed finding or record is
+    REJECTED for every remediation alike, not only by the one whose resolve happens to parse it."""
+    if detail_type in (CLOUDTRAIL_API, *CONSOLE_SIGNIN):
+        parse_cloudtrail(detail)
+    elif detail_type == GUARDDUTY_FINDING:
+        account = detail.get("accountId")
+        if not is_account_id(account):
+            raise MalformedEvent("GuardDuty finding without a 12-digit accountId")
+        identifier(detail.get("id"), "GuardDuty id", MAX_ID)
+        identifier(detail.get("arn"), "GuardDuty arn", MAX_ARN)
+        identifier(detail.get("type"), "GuardDuty type", MAX_ID)
+        identifier(detail.get("updatedAt"), "GuardDuty updatedAt", MAX_TIME)
+    elif detail_type in (SECURITYHUB_IMPORTED, SECURITYHUB_CUSTOM_ACTION):
+        findings = detail.get("findings")
+        if not isinstance(findings, list) or not findings:
+            raise MalformedEvent("Security Hub event without a findings list")
+        for finding in findings:
+            if not isinstance(finding, Mapping):
+                raise MalformedEvent("a Security Hub finding is not an object")
+            if not is_account_id(finding.get("AwsAccountId")):
+                raise MalformedEvent("Security Hub finding without a 12-digit AwsAccountId")
+            identifier(finding.get("Id"), "ASFF Id", MAX_ID)
+            identifier(finding.get("ProductArn"), "ASFF ProductArn", MAX_ID)
+            identifier(finding.get("UpdatedAt"), "ASFF UpdatedAt", MAX_TIME)
 
 
 def _scalar(value: Any, what: str, limit: int) -> str:

@@ -14,15 +14,15 @@ the resource `resolve` found. Nothing here trusts a value a member-account admin
 - GuardDuty sample findings never act; the account must be an organization member;
 - account binding: the account EventBridge stamped on the envelope must be the account the detail
   names (CloudTrail recipientAccountId, else userIdentity.accountId; resources[].accountId;
-  GuardDuty accountId and finding ARN; ASFF AwsAccountId and the owner of every finding resource;
-  Config awsAccountId), and every account in the envelope's resources must be one the event may
+  GuardDuty accountId; ASFF AwsAccountId; Config awsAccountId), and every account in the envelope's resources must be one the event may
   name. The one documented exception: GuardDuty and Security Hub findings aggregated in the
   security account (delegated administrator, cross-Region aggregation) name member accounts; there
   the finding's own account must be an organization member.
 
 `target_skip_reason(event, target)` (after resolve): the resource is in an account the event may name,
-in the finding's own account for findings, its ARN's account field agrees, and its identifiers fit
-the bounds of real AWS identifiers. A bucket has no account in its ARN: the S3 calls carry
+in the finding's own account for findings (whose own ARN and every resource's owner, where the
+finding names one, must be that account too), its ARN's account field agrees, and its identifiers
+fit the bounds of real AWS identifiers. A bucket has no account in its ARN: the S3 calls carry
 `ExpectedBucketOwner`, so that AWS itself refuses a bucket owned by another account.
 
 Pure functions of the parsed event, the settings and the organization directory; no I/O of their
@@ -259,9 +259,6 @@ def _binding_reason(event: Envelope, call: CloudTrailCall | None, *, config: Con
     try:
         if event.detail_type == GUARDDUTY_FINDING:
             finding = parse_guardduty(detail)
-            owner = arn_account(finding.arn)
-            if owner is not None and owner != finding.account:
-                return f"GuardDuty finding of account {finding.account} has the ARN of account {owner}"
             return _finding_account_reason(event, finding.account, "GuardDuty finding accountId", config=config, org=org)
         if event.detail_type in (SECURITYHUB_IMPORTED, SECURITYHUB_CUSTOM_ACTION):
             findings = detail.get("findings")
@@ -270,10 +267,6 @@ def _binding_reason(event: Envelope, call: CloudTrailCall | None, *, config: Con
                 reason = _finding_account_reason(event, asff.account, "ASFF AwsAccountId", config=config, org=org)
                 if reason:
                     return reason
-                for resource in asff.resources:
-                    owner = resource.owner_account
-                    if owner is not None and owner != asff.account:
-                        return f"finding of account {asff.account} names {resource.type} {resource.id[:200]} owned by {owner}"
             return None
     except MalformedEvent:
         return None  # resolve reports it (REJECTED)
@@ -324,6 +317,29 @@ def _finding_accounts(event: Envelope) -> set[str]:
     return set()
 
 
+def _finding_owner_reason(event: Envelope) -> str | None:
+    """A finding whose own ARN, or one of whose resources, belongs to an account other than the
+    finding's: its resource is not that account's to change (checked after resolve, so that a finding
+    Snapback does not act on anyway keeps its plainer reason)."""
+    try:
+        if event.detail_type == GUARDDUTY_FINDING:
+            finding = parse_guardduty(event.detail)
+            owner = arn_account(finding.arn)
+            if owner is not None and owner != finding.account:
+                return f"GuardDuty finding of account {finding.account} has the ARN of account {owner}"
+        elif event.detail_type in (SECURITYHUB_IMPORTED, SECURITYHUB_CUSTOM_ACTION):
+            findings = event.detail.get("findings")
+            for raw in findings if isinstance(findings, list) else []:
+                asff = parse_asff(raw)
+                for resource in asff.resources:
+                    owner = resource.owner_account
+                    if owner is not None and owner != asff.account:
+                        return f"finding of account {asff.account} names {resource.type} {resource.id[:200]} owned by {owner}"
+    except MalformedEvent:
+        return None
+    return None
+
+
 def target_skip_reason(event: Envelope, target: Target, *, config: Config, org: Membership) -> str | None:
     """Why the resource `resolve` found must not be acted on for this event (account binding), or None."""
     if len(target.resource_id) > MAX_ARN or len(target.resource_arn) > MAX_ARN:
@@ -337,6 +353,9 @@ def target_skip_reason(event: Envelope, target: Target, *, config: Config, org: 
     findings = _finding_accounts(event)
     if findings and target.account not in findings:
         return f"the finding is about account {', '.join(sorted(findings))}, the resource is in {target.account}"
+    inconsistent = _finding_owner_reason(event)
+    if inconsistent:
+        return inconsistent
     owner = arn_account(target.resource_arn)
     if owner is not None and owner != target.account:
         return f"resource {target.resource_arn[:200]} is owned by {owner}, not {target.account}"
