@@ -26,12 +26,47 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.sts.models import sts_backends
 
-# API operations whose IAM action has another name (Service Authorization Reference): S3 Control's
-# account-level public access block, signed as service `s3`.
-ALIASES = {
-    "s3:PutPublicAccessBlock@s3control": "s3:PutAccountPublicAccessBlock",
-    "s3:GetPublicAccessBlock@s3control": "s3:GetAccountPublicAccessBlock",
+# moto names S3 and S3 Control requests by HTTP verb (a GET on a bucket subresource becomes
+# s3:ListBucket); the IAM action each operation needs is in the Amazon S3 API reference, "Permissions"
+# of each operation (e.g. DeletePublicAccessBlock needs s3:PutBucketPublicAccessBlock). Subresource
+# (or S3 Control path) -> action per verb.
+S3_SUBRESOURCES = {
+    "publicAccessBlock": {
+        "GET": "s3:GetBucketPublicAccessBlock",
+        "PUT": "s3:PutBucketPublicAccessBlock",
+        "DELETE": "s3:PutBucketPublicAccessBlock",
+    },
+    "policyStatus": {"GET": "s3:GetBucketPolicyStatus"},
+    "policy": {"GET": "s3:GetBucketPolicy", "PUT": "s3:PutBucketPolicy", "DELETE": "s3:DeleteBucketPolicy"},
+    "location": {"GET": "s3:GetBucketLocation"},
+    "acl": {"GET": "s3:GetBucketAcl", "PUT": "s3:PutBucketAcl"},
+    "tagging": {"GET": "s3:GetBucketTagging", "PUT": "s3:PutBucketTagging", "DELETE": "s3:PutBucketTagging"},
 }
+S3_CONTROL = {
+    "/configuration/publicAccessBlock": {
+        "GET": "s3:GetAccountPublicAccessBlock",
+        "PUT": "s3:PutAccountPublicAccessBlock",
+        "DELETE": "s3:PutAccountPublicAccessBlock",
+    }
+}
+
+
+def s3_action(method: str, path: str, host: str, default: str) -> str:
+    parsed = urlparse(path)
+    if "s3-control" in host or parsed.path.startswith("/v20180820/"):
+        for suffix, verbs in S3_CONTROL.items():
+            if parsed.path.endswith(suffix):
+                return verbs.get(method, default)
+        return default
+    query = {part.split("=", 1)[0] for part in parsed.query.split("&") if part}
+    for subresource, verbs in S3_SUBRESOURCES.items():
+        if subresource in query:
+            return verbs.get(method, default)
+    if parsed.path in ("", "/") and method == "GET":
+        return "s3:ListAllMyBuckets"
+    return default
+
+
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/")
 
 
@@ -77,7 +112,9 @@ def member_enforcement(role_name: str = "snapback-remediator") -> Iterator[Enfor
             action=self._get_action(),
         )
         host = str(self.headers.get("Host", ""))
-        action = ALIASES.get(f"{request._action}@s3control", request._action) if "s3-control" in host else request._action
+        action = request._action
+        if action.startswith("s3:"):
+            action = s3_action(self.method, path, host, action)
         request._action = action
         state.used[session.session_name].add(action)
         try:

@@ -69,3 +69,23 @@ def test_an_unknown_action_and_an_unsupported_tag_condition_are_caught():
         ]
     }
     assert any("aws:TagKeys" in p for p in document_problems(tag, "x"))
+
+
+def test_only_functions_that_act_in_members_may_assume_the_member_role(out):  # noqa: F811 - item 6
+    from snapback.member_role import remediator_role_name
+    from tests.infra.test_stacks import resources
+
+    tpl = template(out, "SnapbackSecurityAccount")
+    roles = {r["Properties"].get("RoleName"): k for k, r in resources(tpl, "AWS::IAM::Role").items()}
+    policies = resources(tpl, "AWS::IAM::Policy").values()
+    acting = {r.name for r in registry.acting()}
+    for remediation in registry.all_remediations():
+        role_id = roles[remediator_role_name(remediation.name)]
+        statements = [
+            s
+            for p in policies
+            if {"Ref": role_id} in p["Properties"]["Roles"]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        enters = any("sts:SetSourceIdentity" in str(s["Action"]) for s in statements)
+        assert enters == (remediation.name in acting), remediation.name

@@ -79,7 +79,10 @@ def test_each_flow_runs_with_the_synthesized_role_and_its_session_policy_only(ou
     assert flow is not None, f"{name}: no tests/remediations/test_{name}.py to run under IAM enforcement"
     install(org, synthesized_member_policy(out))
     with member_enforcement(org.config.member_role_name) as state:
-        run(flow, case, org, request)
+        try:
+            run(flow, case, org, request)
+        except Exception as err:
+            raise AssertionError(f"{name}: the flow failed under enforcement; denied: {state.denied}") from err
     assert not state.denied, f"{name}: denied {state.denied}; declare the permission in the remediation module"
     for session, actions in state.used.items():
         USED.setdefault(session, set()).update(actions)
