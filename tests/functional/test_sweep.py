@@ -188,8 +188,8 @@ def test_violations_made_without_events_are_fixed_in_every_member_and_region_and
 
     assert summary.errors == [], summary.errors
     assert summary.accounts == sorted([a, b]) and summary.regions == list(REGIONS)
-    # per account: 4 regional sweeps x 2 Regions + 2 account-wide sweeps
-    assert summary.checks == 2 * (4 * 2 + 2)
+    # per account: 7 regional sweeps x 2 Regions + 2 account-wide sweeps
+    assert summary.checks == 2 * (7 * 2 + 2)
     found = Counter((f["remediation"], f["account"], f["region"]) for f in summary.found)
     assert found == Counter(
         {
@@ -400,6 +400,15 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
     trail(org, a, "stopped", REGION, logging=False)
     recorder(org, a, REGION, recording=False)
     runtime = sweep_runtime(org, regions=(REGION,), default_mode="dry-run", options={})
+    # Violations against a last known good: a first sweep records it, then the state is narrowed.
+    trail(org, a, "narrowed", REGION, logging=True, multi_region=True)
+    logs = client(org, a, "logs")
+    logs.create_log_group(logGroupName="aws-cloudtrail-logs-narrowed")
+    logs.put_retention_policy(logGroupName="aws-cloudtrail-logs-narrowed", retentionInDays=400)
+    sweeper(runtime, [a], remediations=["cloudtrail_restore_trail", "log_destruction_alert"]).run()
+    client(org, a, "cloudtrail").update_trail(Name="narrowed", IsMultiRegionTrail=False)
+    logs.put_retention_policy(logGroupName="aws-cloudtrail-logs-narrowed", retentionInDays=1)
+    client(org, a, "guardduty").create_detector(Enable=False)
     for remediation in registry.swept():
         sweep = sweeper(runtime, [a], remediations=[remediation.name])
         calls: set[str] = set()
@@ -408,7 +417,7 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
             prefix = "s3control" if model.service_model.endpoint_prefix == "s3-control" else model.service_model.endpoint_prefix
             calls.add(IAM_NAME.get(f"{prefix}:{model.name}", f"{prefix}:{model.name}"))
 
-        for service in ("s3", "s3control", "kms", "ec2", "cloudtrail", "config"):
+        for service in ("s3", "s3control", "kms", "ec2", "cloudtrail", "config", "guardduty", "logs"):
             sweep.runtime.clients.member(a, REGION, remediation.name).client(service).meta.events.register("before-call", record)
         summary = sweep.run()
         assert summary.errors == [] and summary.violations >= 1, remediation.name
@@ -419,9 +428,12 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
 def test_remediations_without_a_state_to_check_have_no_sweep():
     assert sorted(r.name for r in registry.swept()) == [
         "cloudtrail_restart_logging",
+        "cloudtrail_restore_trail",
         "config_recorder_restore",
         "ec2_revoke_world_admin_ports",
+        "guardduty_tampering",
         "kms_enable_key_rotation",
+        "log_destruction_alert",
         "s3_account_block_public_access",
         "s3_block_public_access",
     ]
