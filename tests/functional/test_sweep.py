@@ -188,8 +188,10 @@ def test_violations_made_without_events_are_fixed_in_every_member_and_region_and
 
     assert summary.errors == [], summary.errors
     assert summary.accounts == sorted([a, b]) and summary.regions == list(REGIONS)
-    # per account: 4 regional sweeps x 2 Regions + 5 account-wide sweeps (2 of S3 and Config, 3 of IAM)
-    assert summary.checks == 2 * (4 * 2 + 5)
+    # per account: every regional sweep in each of the 2 Regions + every account-wide sweep (from the registry)
+    regional = sum(1 for r in registry.swept() if r.sweep_scope == "region")
+    account_wide = sum(1 for r in registry.swept() if r.sweep_scope == "account")
+    assert summary.checks == 2 * (regional * 2 + account_wide)
     found = Counter((f["remediation"], f["account"], f["region"]) for f in summary.found)
     assert found == Counter(
         {
@@ -407,6 +409,15 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
     admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     client(org, a, "iam").put_user_policy(UserName="ops", PolicyName="admin", PolicyDocument=json.dumps(admin))
     runtime = sweep_runtime(org, regions=(REGION,), default_mode="dry-run", options={})
+    # Violations against a last known good: a first sweep records it, then the state is narrowed.
+    trail(org, a, "narrowed", REGION, logging=True, multi_region=True)
+    logs = client(org, a, "logs")
+    logs.create_log_group(logGroupName="aws-cloudtrail-logs-narrowed")
+    logs.put_retention_policy(logGroupName="aws-cloudtrail-logs-narrowed", retentionInDays=400)
+    sweeper(runtime, [a], remediations=["cloudtrail_restore_trail", "log_destruction_alert"]).run()
+    client(org, a, "cloudtrail").update_trail(Name="narrowed", IsMultiRegionTrail=False)
+    logs.put_retention_policy(logGroupName="aws-cloudtrail-logs-narrowed", retentionInDays=1)
+    client(org, a, "guardduty").create_detector(Enable=False)
     for remediation in registry.swept():
         # the management account's own boundary is swept there only
         a = org.management if remediation.name == "management_permission_boundary" else org.members["member-a"]
@@ -417,7 +428,7 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
             prefix = "s3control" if model.service_model.endpoint_prefix == "s3-control" else model.service_model.endpoint_prefix
             calls.add(IAM_NAME.get(f"{prefix}:{model.name}", f"{prefix}:{model.name}"))
 
-        for service in ("s3", "s3control", "kms", "ec2", "cloudtrail", "config", "iam"):
+        for service in ("s3", "s3control", "kms", "ec2", "cloudtrail", "config", "iam", "guardduty", "logs"):
             sweep.runtime.clients.member(a, REGION, remediation.name).client(service).meta.events.register("before-call", record)
         summary = sweep.run()
         assert summary.errors == [] and summary.violations >= 1, remediation.name
@@ -426,17 +437,27 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
 
 
 def test_remediations_without_a_state_to_check_have_no_sweep():
-    assert sorted(r.name for r in registry.swept()) == [
-        "cloudtrail_restart_logging",
-        "config_recorder_restore",
-        "ec2_revoke_world_admin_ports",
-        "iam_admin_policy_revert",
-        "iam_backdoor_trust_revert",
-        "kms_enable_key_rotation",
-        "management_permission_boundary",
-        "s3_account_block_public_access",
-        "s3_block_public_access",
-    ]
+    assert sorted(r.name for r in registry.swept()) == sorted(
+        [
+            "cloudtrail_restart_logging",
+            "config_recorder_restore",
+            "ec2_revoke_world_admin_ports",
+            "kms_enable_key_rotation",
+            "s3_account_block_public_access",
+            "s3_block_public_access",
+        ]
+        + ["cloudtrail_restore_trail", "guardduty_tampering", "log_destruction_alert"]  # detectors and logs (issue 13)
+        + [  # sharing outside the organization (issue 13)
+            "ami_public_share_revoke",
+            "ebs_snapshot_share_revoke",
+            "lambda_public_permission_remove",
+            "ram_external_share_revoke",
+            "rds_snapshot_share_revoke",
+            "s3_kms_external_grant_alert",
+        ]
+        + ["iam_admin_policy_revert", "iam_backdoor_trust_revert", "management_permission_boundary"]  # IAM (issue 14)
+        + ["ec2_nacl_world_admin_ports", "waf_block_attacker_ip"]  # network edges and WAF expiry (issue 14)
+    )
     assert {r.sweep_scope for r in registry.swept()} == {"region", "account"}
 
 

@@ -374,6 +374,14 @@ def log_destruction_alert(org: LocalOrg, i: int) -> dict[str, Any]:
     return envelope(cloudtrail_record(account, "logs.amazonaws.com", "PutRetentionPolicy", request)).as_dict()
 
 
+def securityhub_tampering(org: LocalOrg, i: int) -> dict[str, Any]:
+    session, account = member_session(org)
+    hub = session.client("securityhub")
+    hub.enable_security_hub(EnableDefaultStandards=False)
+    hub.disable_security_hub()
+    return envelope(cloudtrail_record(account, "securityhub.amazonaws.com", "DisableSecurityHub", None)).as_dict()
+
+
 def _named(chosen: dict[str, Any], account: str, trail: str) -> dict[str, Any]:
     event = case_event(chosen, account).as_dict()
     event["detail"]["requestParameters"]["name"] = trail
@@ -516,6 +524,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload("cloudtrail_restore_trail", "REMEDIATED", cloudtrail_restore_trail),
         Workload("organization_departure_alert", "NOTIFIED", organization_departure_alert),
         Workload("log_destruction_alert", "REMEDIATED", log_destruction_alert),
+        Workload("securityhub_tampering", "REMEDIATED", securityhub_tampering),
     )
 }
 

@@ -52,7 +52,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from snapback.clients import MemberSession, error_code
-from snapback.errors import MalformedEvent, NotApplicable, PermanentError
+from snapback.errors import NotApplicable, PermanentError
 from snapback.events import CloudTrailCall, Envelope
 from snapback.outcomes import Severity, Target
 from snapback.paging import PageAlways
@@ -213,7 +213,7 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
     def _bucket_target(self, event: Envelope, call: CloudTrailCall) -> Target:
         bucket = call.request.get("bucketName")
         if not isinstance(bucket, str) or not bucket:
-            raise MalformedEvent(f"{call.event_name} without requestParameters.bucketName")
+            raise NotApplicable(f"{call.event_name} names no bucket (requestParameters.bucketName missing)")
         what = {
             "PutBucketLifecycle": "lifecycle configuration changed (log objects may expire)",
             "PutBucketPolicy": "bucket policy changed (delivery may stop, or others may read or delete logs)",

@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -57,9 +57,6 @@ from snapback.outcomes import Severity, Target
 from snapback.registry import register
 from snapback.remediation import Remediation
 from snapback.triggers import Trigger, cloudtrail_pattern
-
-if TYPE_CHECKING:  # plugins never import the runtime at run time
-    pass
 
 CREATE_ROLE = "CreateRole"
 UPDATE_TRUST = "UpdateAssumeRolePolicy"

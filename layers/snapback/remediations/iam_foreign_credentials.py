@@ -36,7 +36,7 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -47,9 +47,6 @@ from snapback.outcomes import Severity, Target
 from snapback.registry import register
 from snapback.remediation import Remediation
 from snapback.triggers import Trigger, cloudtrail_pattern
-
-if TYPE_CHECKING:
-    pass
 
 CREATE_KEY = "CreateAccessKey"
 LOGIN_PROFILE = ("CreateLoginProfile", "UpdateLoginProfile")

@@ -26,7 +26,7 @@ Side effects: none. To bring an account back: in the management account
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from snapback.errors import MalformedEvent, NotApplicable
 from snapback.events import CloudTrailCall, Envelope, is_account_id, parse_cloudtrail
@@ -34,9 +34,6 @@ from snapback.outcomes import Severity, Target
 from snapback.registry import register
 from snapback.remediation import AlertRemediation
 from snapback.triggers import Trigger, cloudtrail_pattern
-
-if TYPE_CHECKING:
-    pass
 
 DEPARTURES = ("LeaveOrganization", "RemoveAccountFromOrganization")
 DEPARTED = "AccountDepartedOrganization"

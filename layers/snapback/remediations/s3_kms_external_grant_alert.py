@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -57,9 +57,6 @@ from snapback.sharing import (
     strings,
 )
 from snapback.triggers import Trigger, cloudtrail_pattern
-
-if TYPE_CHECKING:
-    pass
 
 S3_EVENTS = ("PutBucketAcl", "PutBucketPolicy")
 KMS_EVENTS = ("CreateKey", "PutKeyPolicy")
