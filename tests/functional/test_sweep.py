@@ -394,6 +394,54 @@ IAM_NAME = {
 }
 
 
+def shared_outside(org: Any, account: str) -> None:
+    """One resource shared outside the organization per sharing remediation (issue 13), in REGION."""
+    import io
+    import zipfile
+
+    outside = "999988887777"
+    ec2 = client(org, account, "ec2")
+    snapshot = ec2.create_snapshot(VolumeId=ec2.create_volume(Size=1, AvailabilityZone=f"{REGION}a")["VolumeId"])["SnapshotId"]
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+    )
+    base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    image = ec2.create_image(InstanceId=instance, Name="golden")["ImageId"]
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": outside}]})
+    rds = client(org, account, "rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="db",
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        AllocatedStorage=20,
+        MasterUsername="admin",
+        MasterUserPassword="password123",
+    )
+    rds.create_db_snapshot(DBInstanceIdentifier="db", DBSnapshotIdentifier="db-snap")
+    rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="db-snap", AttributeName="restore", ValuesToAdd=["all"])
+    role = client(org, account, "iam").create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return {}\n")
+    lam = client(org, account, "lambda")
+    lam.create_function(
+        FunctionName="fn", Runtime="python3.12", Role=role, Handler="index.handler", Code={"ZipFile": code.getvalue()}
+    )
+    lam.add_permission(FunctionName="fn", StatementId="open", Action="lambda:InvokeFunction", Principal="*")
+    client(org, account, "ram").create_resource_share(name="subnets", principals=[outside], allowExternalPrincipals=True)
+    bucket(org, account, "a-partner", blocked=True)
+    grant = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{outside}:root"},
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::a-partner/*",
+    }
+    client(org, account, "s3").put_bucket_policy(
+        Bucket="a-partner", Policy=json.dumps({"Version": "2012-10-17", "Statement": [grant]})
+    )
+
+
 def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(org):
     a = org.members["member-a"]
     bucket(org, a, "a-open")
@@ -408,6 +456,7 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
     client(org, a, "iam").create_user(UserName="ops")
     admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     client(org, a, "iam").put_user_policy(UserName="ops", PolicyName="admin", PolicyDocument=json.dumps(admin))
+    shared_outside(org, a)
     runtime = sweep_runtime(org, regions=(REGION,), default_mode="dry-run", options={})
     # Violations against a last known good: a first sweep records it, then the state is narrowed.
     trail(org, a, "narrowed", REGION, logging=True, multi_region=True)
@@ -428,7 +477,20 @@ def test_each_sweep_calls_only_declared_actions_and_uses_every_sweep_permission(
             prefix = "s3control" if model.service_model.endpoint_prefix == "s3-control" else model.service_model.endpoint_prefix
             calls.add(IAM_NAME.get(f"{prefix}:{model.name}", f"{prefix}:{model.name}"))
 
-        for service in ("s3", "s3control", "kms", "ec2", "cloudtrail", "config", "iam", "guardduty", "logs"):
+        for service in (
+            "s3",
+            "s3control",
+            "kms",
+            "ec2",
+            "cloudtrail",
+            "config",
+            "iam",
+            "guardduty",
+            "logs",
+            "rds",
+            "lambda",
+            "ram",
+        ):
             sweep.runtime.clients.member(a, REGION, remediation.name).client(service).meta.events.register("before-call", record)
         summary = sweep.run()
         assert summary.errors == [] and summary.violations >= 1, remediation.name
