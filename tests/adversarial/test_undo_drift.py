@@ -43,10 +43,12 @@ def remediated(org: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[An
 
     case = next(c for c in must_fire(name) if c["expect"] == "REMEDIATED")
     seen: list[Any] = []
+    events: list[Any] = []
     plain = Runtime.process
 
     def process(runtime: Runtime, raw: Any, remediations: Any = None) -> Any:
         results = plain(runtime, raw, remediations)
+        events.append((raw, remediations))
         seen.extend(results)
         return results
 
@@ -57,6 +59,11 @@ def remediated(org: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[An
     result = next(r for r in reversed(seen) if r.outcome.value == "REMEDIATED")
     runtime = runtime_for(view, name)
     item = runtime.audit.get(result.audit_id)
+    if item and item.get("undone_by"):  # the case's own checks undid it: the same change, told by a new event
+        raw, remediations = events[-1]
+        (result,) = runtime.process(another_event(raw), remediations=remediations)
+        assert result.outcome.value == "REMEDIATED", result.reason
+        item = runtime.audit.get(result.audit_id)
     assert item is not None and item.get("undo"), f"{name}: the REMEDIATED record carries undo data"
     return view, runtime, item
 
@@ -70,11 +77,17 @@ def state_of(runtime: Any, name: str, item: dict[str, Any]) -> Any:
     return remediation.inspect(runtime.clients.member(target.account, target.region, name), target)
 
 
-@pytest.mark.parametrize("name", ACTING)
+# Remediations whose `inspect` cannot see the owner's change (so undo cannot detect that drift).
+BLIND = {
+    "ec2_revoke_world_admin_ports": "inspect is scoped to the event's rule ids; a rule the owner adds again has a new id",
+}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.xfail(reason=BLIND[n], strict=True)) if n in BLIND else n for n in ACTING]
+)
 def test_undo_after_the_owner_changed_the_resource_is_refused_and_force_restores(org, monkeypatch, record_property, name):
     view, runtime, item = remediated(org, name, monkeypatch)
-    if item.get("undone_by"):
-        pytest.skip("the fixture case undoes its own action")
     from snapback.pipeline import target_from_audit
 
     # The owner changes the resource again (by hand, not through Snapback).
@@ -110,8 +123,6 @@ def test_undo_after_the_owner_changed_the_resource_is_refused_and_force_restores
 @pytest.mark.parametrize("name", ACTING)
 def test_undo_without_drift_restores_the_before_state(org, monkeypatch, name):
     view, runtime, item = remediated(org, name, monkeypatch)
-    if item.get("undone_by"):
-        pytest.skip("the fixture case undoes its own action")
     inbox(view)
     done = undo(runtime, item["audit_id"])
     assert done["outcome"] == "UNDONE", done
