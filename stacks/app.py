@@ -11,6 +11,7 @@ from stacks import nag
 from stacks.management import ManagementAccountStack, ManagementForwarderStack
 from stacks.member import MemberStack
 from stacks.security import SecurityAccountStack
+from stacks.waf import WafBlocklistStack
 
 
 def member_template(config: Config) -> str:
@@ -45,6 +46,14 @@ def build(app: cdk.App, config: Config) -> dict[str, cdk.Stack]:
                 f"SnapbackManagementForwarder-{region}",
                 config=config,
                 env=cdk.Environment(account=config.management_account, region=region),
+            )
+    for region in config.regions:
+        if region != config.home_region:  # the blocklist the WAF remediation writes, in every Region
+            stacks[f"waf-{region}"] = WafBlocklistStack(
+                app,
+                f"SnapbackWaf-{region}",
+                config=config,
+                env=cdk.Environment(account=config.security_account, region=region),
             )
     # The member template as its own stack too, so cfn-lint and reviewers see it in cdk.out.
     stacks["member"] = MemberStack(app, "SnapbackMember", config=config)

@@ -41,6 +41,7 @@ from stacks.layers import ARCHITECTURE, RUNTIME, RUNTIME_REASON, powertools_laye
 from stacks.member import CENTRAL_BUS_NAME, member_alarm_pattern
 from stacks.nag import acknowledge
 from stacks.observability import observe
+from stacks.waf import attacker_blocklist
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_NAME = "snapback"
@@ -130,6 +131,8 @@ class SecurityAccountStack(cdk.Stack):
         self.functions = {r.name: self._remediation(r) for r in registry.all_remediations()}
         self._custom_actions()
         self.sweep = self._sweep()
+        # The attacker blocklist the WAF remediation writes (stacks/waf.py; other Regions: stacks/app.py).
+        self.waf = attacker_blocklist(self, config)
         if config.notifications.slack_webhook_secret:
             self._slack_notifier(config.notifications.slack_webhook_secret)
         self._member_alarms()

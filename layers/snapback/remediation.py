@@ -54,6 +54,9 @@ class Remediation(ABC):
     # `self.options` holds the effective values while an event is handled.
     defaults: ClassVar[Mapping[str, Any]] = {}
     options: Mapping[str, Any] = {}
+    # The services `iam:PassRole` (when declared) passes roles to: granted only with an
+    # `iam:PassedToService` condition naming them (snapback.member_role).
+    pass_role_to: ClassVar[tuple[str, ...]] = ()
     # Top-level keys of `inspect`'s state that AWS may change by itself (not drift for undo).
     volatile_state: ClassVar[tuple[str, ...]] = ()
     # Lent by the runtime in `configure` (plugins never import the runtime): organization membership

@@ -170,6 +170,7 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
         "cloudtrail:UpdateTrail",
         "iam:PassRole",
     )
+    pass_role_to = ("cloudtrail.amazonaws.com",)
     call_budget = 22
     defaults = {"trail_buckets": []}
     sweep_scope = "region"

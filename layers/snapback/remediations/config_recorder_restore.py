@@ -167,6 +167,7 @@ class ConfigRecorderRestore(Remediation):
         "config:StopConfigurationRecorder",
         "iam:PassRole",
     )
+    pass_role_to = ("config.amazonaws.com",)
     call_budget = 21
     defaults = {"fallback": None}
     memory: LastKnownGood | None = None
