@@ -133,9 +133,28 @@ class WafBlocklistStack(cdk.Stack):
             iam.Policy(self, f"CallerPolicy{index}", roles=[role], statements=_statements(self, arns, actions))
 
 
+def _acknowledge_list(stack: cdk.Stack) -> None:
+    """cdk-nag: ListIPSets names no IP set (it finds one's Id by name), so its resource is the account's
+    IP sets in the Region: the wildcard is the IP set name and id only."""
+    from stacks.nag import acknowledge
+
+    for resource in (
+        f"arn:<AWS::Partition>:wafv2:{stack.region}:{stack.account}:regional/ipset/*",
+        f"arn:<AWS::Partition>:wafv2:us-east-1:{stack.account}:global/ipset/*",
+    ):
+        acknowledge(
+            stack,
+            "IAM5",
+            "wafv2:ListIPSets is authorized on the IP sets of the account and Region and finds Snapback's set by name; "
+            "Get/UpdateIPSet are granted on Snapback's two IP sets only",
+            f"Resource::{resource}",
+        )
+
+
 def _statements(stack: cdk.Stack, arns: list[str], actions: list[str]) -> list[iam.PolicyStatement]:
     out = [iam.PolicyStatement(actions=[a for a in actions if a != "wafv2:ListIPSets"], resources=arns)]
     if "wafv2:ListIPSets" in actions:
+        _acknowledge_list(stack)
         out.append(
             iam.PolicyStatement(
                 actions=["wafv2:ListIPSets"],

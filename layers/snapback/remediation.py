@@ -26,7 +26,6 @@ from snapback.clients import MemberSession
 from snapback.errors import NotApplicable, PermanentError
 from snapback.events import CloudTrailCall, Envelope
 from snapback.findings import AsffFinding
-from snapback.memory import KnownGood
 from snapback.outcomes import Result, Severity, Target
 from snapback.triggers import Trigger, securityhub_control_pattern
 
@@ -62,7 +61,7 @@ class Remediation(ABC):
     # Lent by the runtime in `configure` (plugins never import the runtime): organization membership
     # (`in_org`) and the last-known-good store (None in backtest, which calls no AWS).
     org: Any = None
-    known_good: KnownGood | None = None
+    known_good: Any = None  # snapback.memory.KnownGood (imported in configure: no import cycle)
     # The reconciliation sweep (CloudTrail events are best effort): `sweep_scope` "region" walks
     # every configured Region of an account, "account" once per account (global listings such as
     # S3 buckets); None: no state to check. `sweep_permissions` are the list/read actions only the
@@ -128,7 +127,12 @@ class Remediation(ABC):
         self.options = runtime.config.options_for(self.name, self.defaults)
         self.org = getattr(runtime, "org", None)
         offline = getattr(runtime, "offline", True)
-        self.known_good = None if offline else KnownGood(runtime.clients, runtime.table, self.name)
+        if offline:
+            self.known_good = None
+        else:
+            from snapback.memory import KnownGood
+
+            self.known_good = KnownGood(runtime.clients, runtime.table, self.name)
 
     def in_org(self, account: str) -> bool:
         """Whether `account` belongs to the organization (exact: AWS Organizations, refreshed for an

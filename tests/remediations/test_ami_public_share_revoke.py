@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from snapback import registry
+from snapback import pipeline, registry
 from snapback.outcomes import Outcome
 from snapback_ops.demo import cloudtrail_record, runtime_for
 from tests.remediations.helpers import envelope, fill, load_cases
@@ -91,7 +91,7 @@ def test_sweep_reports_only_images_shared_outside(org):
     session = runtime.clients.member(account, "us-east-1", NAME)
     found = list(remediation.sweep(session, account, "us-east-1", regions=["us-east-1"]))
     assert [t.resource_id for t in found] == [public]
-    assert remediation.reconcile(found[0], runtime, period="2026-11-22", run_id="s").outcome is Outcome.REMEDIATED
+    assert pipeline.reconcile(runtime, remediation, found[0], period="2026-11-22", run_id="s").outcome is Outcome.REMEDIATED
     assert grants(ec2, public) == [] and grants(ec2, internal) == [org.members["member-b"]]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from snapback import registry
+from snapback import pipeline, registry
 from snapback.outcomes import Outcome, Severity
 from snapback.patterns import matches
 from snapback.remediations.cloudtrail_restart_logging import management_gaps
@@ -220,7 +220,7 @@ def test_sweep_finds_a_narrowed_trail_only_against_its_baseline(org):
     tamper(s, "single-region")
     (found,) = sweep(runtime, s.account)
     assert "multi-Region off" in found.facts["summary"]
-    result = registry.get(NAME)().reconcile(found, runtime, period="2026-12-01", run_id="sweep-1")
+    result = pipeline.reconcile(runtime, registry.get(NAME)(), found, period="2026-12-01", run_id="sweep-1")
     assert result.outcome is Outcome.REMEDIATED and observed(s)["multi"]
 
 

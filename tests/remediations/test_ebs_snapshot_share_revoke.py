@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from snapback import registry
+from snapback import pipeline, registry
 from snapback.outcomes import Outcome
 from snapback_ops.demo import cloudtrail_record, runtime_for
 from tests.remediations.helpers import envelope, fill, inject_error, load_cases
@@ -119,7 +119,7 @@ def test_sweep_finds_outside_shares_only_of_own_snapshots_and_they_are_revoked(o
     session = runtime.clients.member(account, "us-east-1", NAME)
     found = list(remediation.sweep(session, account, "us-east-1", regions=["us-east-1"]))
     assert [t.resource_id for t in found] == [public]
-    result = remediation.reconcile(found[0], runtime, period="2026-11-22", run_id="sweep-1")
+    result = pipeline.reconcile(runtime, remediation, found[0], period="2026-11-22", run_id="sweep-1")
     assert result.outcome is Outcome.REMEDIATED
     assert grants(ec2, public) == [org.members["member-b"]] and grants(ec2, internal) == [org.members["member-b"]]
     assert grants(ec2, private) == []

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from snapback import registry
+from snapback import pipeline, registry
 from snapback.outcomes import Outcome, Severity
 from snapback.patterns import matches
 from snapback.remediations.guardduty_tampering import disabled_by_request
@@ -170,7 +170,7 @@ def test_sweep_finds_disabled_deleted_and_narrowed_detectors_against_the_last_kn
     tamper(gd, "no-s3", detector)
     (found,) = sweep(runtime, account)
     assert "S3_DATA_EVENTS" in found.facts["summary"]
-    (result,) = [registry.get(NAME)().reconcile(found, runtime, period="2026-12-01", run_id="sweep-1")]
+    (result,) = [pipeline.reconcile(runtime, registry.get(NAME)(), found, period="2026-12-01", run_id="sweep-1")]
     assert result.outcome is Outcome.REMEDIATED and observed(gd)["s3"] == "ENABLED"
     tamper(gd, "delete", detector)
     (found,) = sweep(runtime, account)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from snapback import registry
+from snapback import pipeline, registry
 from snapback.errors import PermanentError
 from snapback.outcomes import Outcome
 from snapback_ops.demo import cloudtrail_record, runtime_for
@@ -147,7 +147,7 @@ def test_sweep_finds_functions_with_a_public_statement(org):
     session = runtime.clients.member(account, "us-east-1", NAME)
     found = list(remediation.sweep(session, account, "us-east-1", regions=["us-east-1"]))
     assert [t.resource_id for t in found] == [public]
-    assert remediation.reconcile(found[0], runtime, period="2026-11-22", run_id="s").outcome is Outcome.REMEDIATED
+    assert pipeline.reconcile(runtime, remediation, found[0], period="2026-11-22", run_id="s").outcome is Outcome.REMEDIATED
     assert sids(lam, public) == [] and sids(lam, pinned) == ["s3"] and sids(lam, bare) == []
 
 

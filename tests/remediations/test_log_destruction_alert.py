@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from snapback import registry
+from snapback import pipeline, registry
 from snapback.outcomes import Outcome, Severity
 from snapback.patterns import matches
 from snapback_ops.demo import runtime_for
@@ -108,7 +108,7 @@ def test_sweep_flags_a_cut_against_the_baseline_only(org):
     tamper(logs, "retention-1", "/app/web")
     (found,) = sweep(runtime, account)
     assert found.resource_id == group
-    result = registry.get(NAME)().reconcile(found, runtime, period="2026-12-01", run_id="s")
+    result = pipeline.reconcile(runtime, registry.get(NAME)(), found, period="2026-12-01", run_id="s")
     assert result.outcome is Outcome.REMEDIATED and observed(logs, group)["retention"] == 400
 
 

@@ -149,9 +149,8 @@ def test_no_import_cycle_even_counting_type_checking_imports():
     ]  # the TYPE_CHECKING edges inside each cycle
 
 
-# Plugins that still name the runtime in a type annotation (TYPE_CHECKING only: no cycle, no import at
-# run time). Owners: type the parameter without it (`configure(self, runtime: Any)`), then drop the entry.
-TYPE_ONLY_RUNTIME = {"snapback.remediations.config_recorder_restore"}
+# Plugins that still name the runtime in a type annotation (TYPE_CHECKING only): none, and none may.
+TYPE_ONLY_RUNTIME: set[str] = set()
 
 
 def test_plugins_never_reach_the_runtime():

@@ -9,7 +9,8 @@ Steps, each answered before the next one starts (`STEPS`, in order; a step is a 
 2. narrow CloudTrail: the audit trail is made single-Region without log file validation, and its
    event selectors drop management events -> cloudtrail_restore_trail puts the trail and its
    selectors back as the sweep last saw them (REMEDIATED, twice);
-3. (to come) exfiltrate: share a snapshot publicly -> append a step function to `STEPS`.
+3. exfiltrate: a database snapshot is shared publicly and with the intruder's own account ->
+   ebs_snapshot_share_revoke removes exactly those two grants (REMEDIATED).
 
 The sweep runs once first, as it does on its schedule: that is how Snapback knows what "good" was.
 """
@@ -108,12 +109,37 @@ def narrow_cloudtrail(org: LocalOrg, timeline: Timeline, ctx: dict[str, Any]) ->
     }
 
 
-# The attacker's moves in order; the exfiltration step (a public snapshot share) is appended here.
-STEPS: list[Step] = [blind_guardduty, narrow_cloudtrail]
+def exfiltrate_snapshot(org: LocalOrg, timeline: Timeline, ctx: dict[str, Any]) -> dict[str, Any]:
+    from snapback_ops.scenarios.exfiltrate_snapshot import OUTSIDE, grants, share_request
+
+    account, member = ctx["account"], ctx["session"]
+    ec2 = member.client("ec2")
+    volume = ec2.create_volume(Size=50, AvailabilityZone="us-east-1a")["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume, Description="customers-db")["SnapshotId"]
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"], UserIds=[OUTSIDE]
+    )
+    request = share_request(snapshot, [{"group": "all"}, {"userId": OUTSIDE}])
+    emit(member, cloudtrail_record(account, "ec2.amazonaws.com", "ModifySnapshotAttribute", request, actor="intruder"))
+    timeline.add("attack", f"{MEMBER}: {snapshot} shared with everyone and with {OUTSIDE} (outside the org) -> default bus")
+    results = deliver(org, account, timeline, expect=1)
+    left = grants(ec2, snapshot)
+    timeline.add("verify", f"read back as {MEMBER}: createVolumePermission {left or 'none'}")
+    return {
+        "name": "exfiltrate a snapshot",
+        "outcomes": _outcomes(results),
+        "passed": [(r.remediation, r.outcome) for r in results] == [("ebs_snapshot_share_revoke", Outcome.REMEDIATED)]
+        and left == [],
+        "results": [r.as_dict() for r in results],
+    }
+
+
+# The attacker's moves in order: blind the detectors, then take the data.
+STEPS: list[Step] = [blind_guardduty, narrow_cloudtrail, exfiltrate_snapshot]
 
 
 def run(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
-    """Blind the detectors, then (later steps) take the data: each move answered before the next."""
+    """Blind the detectors, then take the data: each move answered before the next."""
     account = org.members[MEMBER]
     ctx: dict[str, Any] = {"account": account, "session": org.session(account)}
     _baseline(org, timeline, ctx)
