@@ -38,7 +38,12 @@ GOLDEN = Path(__file__).resolve().parent
 UPDATE = bool(os.environ.get("SNAPBACK_UPDATE_GOLDEN"))
 REPORTED = ("REMEDIATED", "NOTIFIED", "DRY_RUN", "FAILED", "EXEMPT")
 # Stable stand-ins for what changes on every run (moto's account and resource ids, times, uuids).
-FIXED_ACCOUNTS = {"member-a": "210987654321", "member-b": "210987654322", "security": "222222222222"}
+FIXED_ACCOUNTS = {
+    "member-a": "210987654321",
+    "member-b": "210987654322",
+    "security": "222222222222",
+    "management": "210987654320",
+}
 
 
 def wanted(name: str) -> dict[str, tuple[dict[str, Any], str | None]]:
@@ -116,6 +121,7 @@ def capture(org: Any, name: str, case: dict[str, Any], force: str | None, monkey
         return None
     accounts = {view.members[k]: v for k, v in FIXED_ACCOUNTS.items() if k in view.members}
     accounts[view.security] = FIXED_ACCOUNTS["security"]
+    accounts[view.management] = FIXED_ACCOUNTS["management"]  # management_permission_boundary acts there
     return normalise(published[-1], accounts)
 
 
@@ -223,7 +229,7 @@ def test_each_golden_message_says_what_on_call_must_do(name, outcome):
     colour = slack["attachments"][0]["color"]
     assert "<audit id>" not in json.dumps(golden)
     assert 'BlockPublicPolicy": "[redacted]' not in json.dumps(message)
-    assert " (" + FIXED_ACCOUNTS["member-a"] + ")" in text or " (" + FIXED_ACCOUNTS["member-b"] + ")" in text  # name (id)
+    assert any(f" ({FIXED_ACCOUNTS[k]})" in text for k in ("member-a", "member-b", "management"))  # name (id)
     if outcome == "REMEDIATED":
         assert "Fixed, nothing to do" in header and colour == VIEWS["REMEDIATED"].colour
         assert "*Done:*" in text and ("undo" not in message or not message["undo"] or f"snapback undo {audit}" in text)

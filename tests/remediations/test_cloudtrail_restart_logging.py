@@ -159,14 +159,16 @@ def test_undo_stops_only_what_snapback_started_and_is_idempotent(org):
     assert undo(runtime, result.audit_id)["outcome"] == "ALREADY_UNDONE" and is_logging(ct, name) is False
 
 
-def test_undo_after_the_trail_was_deleted_changes_nothing_and_does_not_crash(org):
+def test_undo_after_the_trail_was_deleted_is_refused_as_drift_and_forced_changes_nothing(org):
     from snapback.operations import undo
 
     ct, account, name, arn = make_trail(org, "stopped")
     runtime = runtime_for(org, NAME)
     (result,) = runtime.process(event_for(BY_NAME["StopLogging by name"], account, name, arn), remediations=[NAME])
     ct.delete_trail(Name=name)
-    moved = undo(runtime, result.audit_id)
+    refused = undo(runtime, result.audit_id)  # the trail is not what Snapback left: drift
+    assert refused["outcome"] == "REFUSED" and refused.get("drift")
+    moved = undo(runtime, result.audit_id, force=True)
     assert moved["outcome"] == "UNDONE" and "no longer exists" in moved["actions"][0]
 
 
