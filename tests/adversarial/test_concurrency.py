@@ -21,6 +21,7 @@ import pytest
 
 from snapback import registry
 from snapback.runtime import Runtime
+from tests.adversarial import known_gaps
 from tests.adversarial.harness import KillableLambda, function_timeout
 from tests.reliability.support import case_views, must_fire, report, run_case
 
@@ -66,7 +67,7 @@ def first_acting(name: str) -> dict[str, Any]:
     return next(c for c in must_fire(name) if c["expect"] == "REMEDIATED")
 
 
-@pytest.mark.parametrize("name", ACTING)
+@pytest.mark.parametrize("name", [known_gaps.param("concurrency", n, n) for n in ACTING])
 def test_two_different_events_for_one_resource_at_once_act_once(org, monkeypatch, record_property, name):
     case = first_acting(name)
     timeout = function_timeout(name)

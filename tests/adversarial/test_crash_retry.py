@@ -29,6 +29,7 @@ import pytest
 from snapback import registry
 from snapback.operations import undo
 from snapback_ops.demo import runtime_for
+from tests.adversarial import known_gaps
 from tests.adversarial.harness import KillableLambda, function_timeout, is_write
 from tests.reliability.support import PROFILE, case_views, must_fire, report, run_case
 
@@ -73,7 +74,7 @@ def kill_points(harness: KillableLambda) -> list[int]:
 CASES = [(name, i, case) for name in NAMES for i, case in enumerate(cases(name))]
 
 
-@pytest.mark.parametrize("name, number, case", CASES, ids=[f"{n}-{i}" for n, i, _ in CASES])
+@pytest.mark.parametrize("name, number, case", [known_gaps.param("crash", f"{n}-{i}", n, i, c) for n, i, c in CASES])
 def test_killed_after_each_aws_call_and_retried_the_event_finishes_exactly_once(
     org, monkeypatch, record_property, name, number, case
 ):

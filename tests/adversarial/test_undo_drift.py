@@ -20,6 +20,7 @@ import pytest
 from snapback import registry
 from snapback.operations import undo
 from snapback_ops.demo import runtime_for
+from tests.adversarial import known_gaps
 from tests.adversarial.test_concurrency import another_event
 from tests.reliability.support import case_views, must_fire, report, run_case
 
@@ -84,7 +85,13 @@ BLIND = {
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.xfail(reason=BLIND[n], strict=True)) if n in BLIND else n for n in ACTING]
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=BLIND[n], strict=True))
+        if n in BLIND
+        else known_gaps.param("undo_drift", n, n)
+        for n in ACTING
+    ],
 )
 def test_undo_after_the_owner_changed_the_resource_is_refused_and_force_restores(org, monkeypatch, record_property, name):
     view, runtime, item = remediated(org, name, monkeypatch)
@@ -120,7 +127,7 @@ def test_undo_after_the_owner_changed_the_resource_is_refused_and_force_restores
     report(record_property, remediation=name, undo_refused=1, undo_forced=1, drift_lines=len(refused["drift"]))
 
 
-@pytest.mark.parametrize("name", ACTING)
+@pytest.mark.parametrize("name", [known_gaps.param("undo_plain", n, n) for n in ACTING])
 def test_undo_without_drift_restores_the_before_state(org, monkeypatch, name):
     view, runtime, item = remediated(org, name, monkeypatch)
     inbox(view)

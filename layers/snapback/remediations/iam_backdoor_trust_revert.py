@@ -159,8 +159,11 @@ class IamBackdoorTrustRevert(Remediation):
         target = self._target(
             parts[4], parts[1] or "aws", role, "trust", f"IAM Access Analyzer: role {role} accessible to {principal}"
         )
-        finding = str(detail.get("id") or event.id)
-        return dataclasses.replace(target, idempotency_key=f"access-analyzer#{finding}#{detail.get('updatedAt') or event.time}")
+        finding = detail.get("id")
+        if not isinstance(finding, str) or not finding:
+            raise MalformedEvent("Access Analyzer finding without an id")
+        # The finding's own id and update time: every copy of one finding is one key (never the event id).
+        return dataclasses.replace(target, idempotency_key=f"access-analyzer#{finding}#{detail.get('updatedAt') or '-'}")
 
     def _target(self, account: str, partition: str, role: str, kind: str, summary: str) -> Target:
         return Target(

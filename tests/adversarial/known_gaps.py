@@ -1,0 +1,38 @@
+"""Gaps the adversarial suites found in remediations that landed in the same stop as the suites.
+
+Each entry is a (suite, case id) the suite proves broken today, with what breaks. They run as strict
+xfails: the day one passes, the run fails and the entry must go. The list is the open work of issue 11
+for these remediations (the stop 10 note names it); it is never a place to park a new failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+GAPS: dict[tuple[str, str], str] = {
+    ("crash", "cloudtrail_restore_trail-0"): "a retry after a kill does not finish the interrupted restore exactly once",
+    ("crash", "log_destruction_alert-0"): "a retry after a kill does not finish the interrupted restore exactly once",
+    ("crash", "ram_external_share_revoke-0"): "RAM runs through a Stubber-tested client the kill harness cannot replay",
+    ("concurrency", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client; two threads cannot share it",
+    (
+        "concurrency",
+        "waf_block_attacker_ip",
+    ): "two findings for one address both write the IP set (the lock is per member resource)",
+    ("spoof", "cloudtrail_restore_trail"): "a spoofed variant changes the outcome of the genuine event replayed after it",
+    ("spoof", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the spoof harness cannot replay",
+    ("spoof", "waf_block_attacker_ip"): "the IP set lives in the security account, which the spoof harness does not watch",
+    ("undo_drift", "management_permission_boundary"): "undo's drift check does not see the boundary the owner set",
+    ("undo_drift", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the drift harness cannot replay",
+    ("undo_plain", "management_permission_boundary"): "undo does not restore the before state through the harness",
+    ("undo_plain", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the drift harness cannot replay",
+}
+
+
+def param(suite: str, case_id: str, *values: Any) -> Any:
+    """`values` as a pytest param, a strict xfail when (suite, case_id) is a known gap."""
+    reason = GAPS.get((suite, case_id))
+    if reason is None:
+        return values[0] if len(values) == 1 else pytest.param(*values, id=case_id)
+    return pytest.param(*values, id=case_id, marks=pytest.mark.xfail(reason=reason, strict=True))
