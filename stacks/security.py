@@ -113,6 +113,7 @@ class SecurityAccountStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, member_template: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description="Snapback: event-driven auto-remediation (security account)", **kwargs)
         self.config = config
+        self._roles: dict[str, iam.Role] = {}  # function roles by name (shared: see snapback.member_role)
         self.key = self._key()
         self.bus = self._bus()
         self.table = self._table()
@@ -329,7 +330,14 @@ class SecurityAccountStack(cdk.Stack):
     def _function_role(
         self, construct_id: str, role_name: str, log_group: logs.LogGroup, *, enters_members: bool = True
     ) -> iam.Role:
-        role = iam.Role(
+        """The role `role_name`, made on first use; functions sharing it add their own log group."""
+        if role_name in self._roles:
+            role = self._roles[role_name]
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn])
+            )
+            return role
+        role = self._roles[role_name] = iam.Role(
             self,
             construct_id,
             role_name=role_name,
@@ -468,7 +476,9 @@ class SecurityAccountStack(cdk.Stack):
         cid = "".join(part.title() for part in name.split("_"))
         log_group = self._log_group(f"{cid}Logs")
         enters = bool(registry.permissions_of(name))
-        role = self._function_role(f"{cid}Role", remediator_role_name(name), log_group, enters_members=enters)
+        role_name = remediator_role_name(name)
+        role_id = "".join(part.title() for part in role_name.split("-")) + "Role"
+        role = self._function_role(role_id, role_name, log_group, enters_members=enters)
         function = self._function(
             cid,
             asset="remediate",

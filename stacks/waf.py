@@ -115,6 +115,8 @@ def grant_callers(role: iam.IRole, stack: cdk.Stack, ip_set_arns: list[str], act
     Id by name) on the IP sets of the account and Region."""
     for statement in _statements(stack, ip_set_arns, actions):
         role.add_to_principal_policy(statement)
+    if "wafv2:ListIPSets" in actions:
+        _acknowledge_list(role)
 
 
 class WafBlocklistStack(cdk.Stack):
@@ -130,38 +132,27 @@ class WafBlocklistStack(cdk.Stack):
         actions = sorted(registry.get(REMEDIATION).security_permissions)  # type: ignore[attr-defined]
         for index, name in enumerate((remediator_role_name(REMEDIATION), SWEEP_ROLE, CUSTOM_ACTIONS_ROLE)):
             role = iam.Role.from_role_name(self, f"Caller{index}", name)
-            iam.Policy(self, f"CallerPolicy{index}", roles=[role], statements=_statements(self, arns, actions))
+            policy = iam.Policy(self, f"CallerPolicy{index}", roles=[role], statements=_statements(self, arns, actions))
+            if "wafv2:ListIPSets" in actions:
+                _acknowledge_list(policy)
 
 
-def _acknowledge_list(stack: cdk.Stack) -> None:
-    """cdk-nag: ListIPSets names no IP set (it finds one's Id by name), so its resource is the account's
-    IP sets in the Region: the wildcard is the IP set name and id only."""
+def _acknowledge_list(scope: Any) -> None:
+    """cdk-nag: ListIPSets has no resource-level permissions (Service Authorization Reference, AWS WAF V2:
+    ListIPSets lists no resource type), so it is granted on `*`; Get/UpdateIPSet name Snapback's sets."""
     from stacks.nag import acknowledge
 
-    for resource in (
-        f"arn:<AWS::Partition>:wafv2:{stack.region}:{stack.account}:regional/ipset/*",
-        f"arn:<AWS::Partition>:wafv2:us-east-1:{stack.account}:global/ipset/*",
-    ):
-        acknowledge(
-            stack,
-            "IAM5",
-            "wafv2:ListIPSets is authorized on the IP sets of the account and Region and finds Snapback's set by name; "
-            "Get/UpdateIPSet are granted on Snapback's two IP sets only",
-            f"Resource::{resource}",
-        )
+    acknowledge(
+        scope,
+        "IAM5",
+        "wafv2:ListIPSets has no resource-level permissions (it finds Snapback's set's Id by name); "
+        "Get/UpdateIPSet are granted on Snapback's two IP sets only",
+        "Resource::*",
+    )
 
 
 def _statements(stack: cdk.Stack, arns: list[str], actions: list[str]) -> list[iam.PolicyStatement]:
     out = [iam.PolicyStatement(actions=[a for a in actions if a != "wafv2:ListIPSets"], resources=arns)]
     if "wafv2:ListIPSets" in actions:
-        _acknowledge_list(stack)
-        out.append(
-            iam.PolicyStatement(
-                actions=["wafv2:ListIPSets"],
-                resources=[
-                    f"arn:{stack.partition}:wafv2:{stack.region}:{stack.account}:regional/ipset/*",
-                    f"arn:{stack.partition}:wafv2:us-east-1:{stack.account}:global/ipset/*",
-                ],
-            )
-        )
+        out.append(iam.PolicyStatement(actions=["wafv2:ListIPSets"], resources=["*"]))
     return out

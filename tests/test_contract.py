@@ -69,8 +69,15 @@ def test_member_role_is_exactly_the_union_of_declared_permissions():
     # only remediations that act in members (declare permissions) are trusted: not the root alert
     functions = [member_role.remediator_role_name(r.name) for r in REMEDIATIONS if (*r.permissions, *r.sweep_permissions)]
     assert principals == sorted(
-        f"arn:aws:iam::222222222222:role/{name}" for name in (*functions, member_role.SWEEP_ROLE, member_role.CUSTOM_ACTIONS_ROLE)
+        {
+            f"arn:aws:iam::222222222222:role/{name}"
+            for name in (*functions, member_role.SWEEP_ROLE, member_role.CUSTOM_ACTIONS_ROLE)
+        }
     )
+    # an alert that never enters a member account is not trusted by the member role at all
+    assert f"arn:aws:iam::222222222222:role/{member_role.ALERT_FUNCTIONS_ROLE}" not in principals
+    # the trust grows with roles, never with remediations: far under IAM's 2,048 characters
+    assert len(json.dumps(trust, separators=(",", ":"))) < 1024
     assert all("snapback@" in json.dumps(s["Condition"]) for s in trust["Statement"])
 
 

@@ -30,9 +30,25 @@ SESSION_POLICY_MAX_CHARS = 2048
 PASS_ROLE = "iam:PassRole"
 
 
+# The security-account roles of the remediation functions. Member roles and the organization reader
+# trust these exact ARNs, and a role's trust policy holds at most 2,048 characters (IAM quotas, "Role
+# trust policy length"): one ARN per remediation stopped fitting at 26 remediations. So the functions
+# share a role: one for those that act in member accounts, one for alerts that never enter a member
+# (the root alert's function cannot assume the member role at all). What a remediation may do in a
+# member account is its AssumeRole session policy (session_policy_json), the same as before; the
+# function roles only ever differed in their own log group. A remediation with grants on
+# security-account resources of its own (`security_permissions`, e.g. the WAF IP sets) keeps a role of
+# its own so those grants stay its alone.
+ACTING_FUNCTIONS_ROLE = "snapback-fn-remediator"
+ALERT_FUNCTIONS_ROLE = "snapback-fn-alert"
+
+
 def remediator_role_name(remediation: str) -> str:
     """The security-account role of one remediation's function (a fixed name, so trust can pin it)."""
-    return f"snapback-fn-{remediation.replace('_', '-')}"[:64]
+    cls = registry.get(remediation)
+    if getattr(cls, "security_permissions", ()):
+        return f"snapback-fn-{remediation.replace('_', '-')}"[:64]
+    return ACTING_FUNCTIONS_ROLE if registry.permissions_of(remediation) else ALERT_FUNCTIONS_ROLE
 
 
 SWEEP_ROLE = "snapback-fn-sweep"
@@ -41,13 +57,13 @@ CUSTOM_ACTIONS_ROLE = "snapback-fn-custom-actions"
 
 def function_role_arns(security_account: str, partition: str = "aws") -> list[str]:
     """Every remediation's function role and the sweep's (they may read the organization)."""
-    names = [remediator_role_name(r.name) for r in registry.all_remediations()] + [SWEEP_ROLE]
+    names = dict.fromkeys([remediator_role_name(r.name) for r in registry.all_remediations()] + [SWEEP_ROLE])
     return [f"arn:{partition}:iam::{security_account}:role/{name}" for name in names]
 
 
 def remediator_role_arns(security_account: str, partition: str = "aws") -> list[str]:
     """The function roles that act in members: one per remediation with member permissions, and the sweep's."""
-    names = [remediator_role_name(r.name) for r in registry.acting()] + [SWEEP_ROLE]
+    names = dict.fromkeys([remediator_role_name(r.name) for r in registry.acting()] + [SWEEP_ROLE])
     return [f"arn:{partition}:iam::{security_account}:role/{name}" for name in names]
 
 
@@ -60,6 +76,8 @@ def member_caller_arns(security_account: str, partition: str = "aws") -> list[st
 
 
 def trust_policy(principal_arns: Sequence[str]) -> dict[str, Any]:
+    """One statement for both actions: the principal list is the bulk of the policy, and a role's trust
+    policy is limited to 2,048 characters (tests/deploy/test_quotas.py keeps it under that)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -67,14 +85,7 @@ def trust_policy(principal_arns: Sequence[str]) -> dict[str, Any]:
                 "Sid": "SnapbackRemediatorsOnly",
                 "Effect": "Allow",
                 "Principal": {"AWS": sorted(principal_arns)},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringLike": {"sts:SourceIdentity": "snapback@*"}},
-            },
-            {
-                "Sid": "SnapbackSetSourceIdentity",
-                "Effect": "Allow",
-                "Principal": {"AWS": sorted(principal_arns)},
-                "Action": "sts:SetSourceIdentity",
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
                 "Condition": {"StringLike": {"sts:SourceIdentity": "snapback@*"}},
             },
         ],

@@ -16,6 +16,7 @@ carry an input transformer that reproduces the full envelope (`ENVELOPE_TRANSFOR
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -221,7 +222,8 @@ def _install(org: LocalOrg) -> None:
     sec.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
     sec.client("securityhub").enable_security_hub()
     sec_iam = sec.client("iam")
-    for role_name in [member_role.remediator_role_name(r.name) for r in registry.all_remediations()] + [member_role.SWEEP_ROLE]:
+    functions = [member_role.remediator_role_name(r.name) for r in registry.all_remediations()]
+    for role_name in dict.fromkeys([*functions, member_role.SWEEP_ROLE]):
         sec_iam.create_role(
             RoleName=role_name,
             AssumeRolePolicyDocument=json.dumps(
@@ -359,8 +361,12 @@ class Timeline:
         print(f"  +{elapsed:6.2f}s  {kind:<9} {text}", file=self.out, flush=True)
 
 
-def deliver(org: LocalOrg, account: str, timeline: Timeline, expect: int) -> list[Result]:
-    """Drain the rule queues of a member account and run the handler on each delivery."""
+def deliver(org: LocalOrg, account: str, timeline: Timeline, expect: int, only: str | None = None) -> list[Result]:
+    """Drain the rule queues of a member account and run the handler on each delivery.
+
+    `expect` deliveries are waited for (to the `only` remediation's queue when given, whose results
+    alone are returned; other rules that matched the same events still run and show on the timeline).
+    """
     member = org.session(account)
     sqs = member.client("sqs")
     results: list[Result] = []
@@ -370,7 +376,7 @@ def deliver(org: LocalOrg, account: str, timeline: Timeline, expect: int) -> lis
         for r in registry.all_remediations():
             url = sqs.get_queue_url(QueueName=f"snapback-{r.name}")["QueueUrl"]
             for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
-                seen += 1
+                seen += only is None or r.name == only
                 event = json.loads(message["Body"])
                 timeline.add(
                     "rule",
@@ -380,7 +386,8 @@ def deliver(org: LocalOrg, account: str, timeline: Timeline, expect: int) -> lis
                 runtime = runtime_for(org, r.name)
                 for result in runtime.process(event, remediations=[r.name]):
                     _show(timeline, result)
-                    results.append(result)
+                    if only is None or r.name == only:
+                        results.append(result)
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         if seen >= expect:
             break
@@ -495,6 +502,9 @@ def run_demo(report_path: str = "demo-report.json", out: Any = sys.stdout) -> in
     return 0 if passed else 1
 
 
+DEMO_BREAKER = 60
+
+
 def _play(endpoint: str, report_path: str, out: Any) -> tuple[bool, LocalOrg]:
     """Build the organization, run every scenario, print the findings, write the report."""
     timeline = Timeline(out=out)
@@ -503,6 +513,15 @@ def _play(endpoint: str, report_path: str, out: Any) -> tuple[bool, LocalOrg]:
         "setup",
         f"moto at {endpoint}; organization {org.org_id}: management {org.management}, "
         f"security {org.security}, members {', '.join(f'{k} {v}' for k, v in org.members.items())}",
+    )
+    # Every scenario attacks the same two accounts within a minute or two: the production breaker
+    # (10 enforce actions per account per hour) would rightly switch them to notify mode halfway.
+    default = org.config.breaker
+    org.config = dataclasses.replace(org.config, breaker=dataclasses.replace(default, max_per_account=DEMO_BREAKER))
+    timeline.add(
+        "setup",
+        f"breaker: {DEMO_BREAKER} enforce actions per account per {default.window_minutes} min for this demo "
+        f"(default {default.max_per_account}: every attack lands in the same 2 accounts at once)",
     )
     timeline.add(
         "setup",

@@ -39,6 +39,8 @@ ARN_SAMPLES = {
     ("AWS::SecretsManager::Secret", "Ref"): "arn:aws:secretsmanager:us-east-1:123456789012:secret:snapback/slack-AbCdEf",
     ("AWS::Events::EventBus", "Arn"): "arn:aws:events:us-east-1:123456789012:event-bus/snapback",
     ("AWS::Events::Rule", "Arn"): "arn:aws:events:us-east-1:123456789012:rule/snapback/rule",
+    ("AWS::WAFv2::IPSet", "Arn"): "arn:aws:wafv2:us-east-1:123456789012:regional/ipset/snapback-blocklist-v4/"
+    "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111",
 }
 ARN_PSEUDO = {
     "AWS::Partition": "aws",

@@ -147,8 +147,11 @@ def test_undo_never_overwrites_a_login_profile_made_since(org):
     runtime = runtime_for(org, {"delete_login_profiles": True})
     (result,) = runtime.process(event_for(case, names), remediations=[NAME])
     iam.create_login_profile(UserName=names["user"], Password="Owner-Chose-This-0ne!")
-    done = undo(runtime, result.audit_id)
-    assert "left as it is" in done["actions"][0]
+    refused = undo(runtime, result.audit_id)
+    assert refused["outcome"] == "REFUSED" and refused["drift"], refused  # the owner's change is shown, not undone
+    done = undo(runtime, result.audit_id, force=True)
+    assert done["outcome"] == "UNDONE" and "left as it is" in done["actions"][-1]
+    assert iam.get_login_profile(UserName=names["user"])["LoginProfile"]["UserName"] == names["user"]
 
 
 def test_a_key_event_without_the_key_id_is_failed_with_the_command_to_find_it(org):

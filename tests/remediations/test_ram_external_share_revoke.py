@@ -25,6 +25,9 @@ FOREIGN_ORG = "arn:aws:organizations::999988887777:organization/o-forgn12345"
 REGION = "us-east-1"
 
 
+MOTO_LACKS = "moto has no RAM share associations; the RAM calls are answered by botocore Stubber"
+
+
 def values(org: Any, account: str) -> dict[str, str]:
     share = f"arn:aws:ram:{REGION}:{account}:resource-share/{uuid.uuid4()}"
     org_arn = f"arn:aws:organizations::{org.management}:organization/{org.org_id}"
@@ -102,8 +105,10 @@ def test_undo_associates_the_removed_principal_again_once(org):
         stub.add_response("disassociate_resource_share", {}, {"resourceShareArn": share, "principals": [OUTSIDE]})
         expect_read(stub, share, [member_b], gone=[OUTSIDE])
         (result,) = runtime.process(event_for(case, account, named), remediations=[NAME])
-        expect_read(stub, share, [member_b])
+        expect_read(stub, share, [member_b])  # undo: the state now, compared with what Snapback left (no drift)
+        expect_read(stub, share, [member_b])  # the hook: what is still missing
         stub.add_response("associate_resource_share", {}, {"resourceShareArn": share, "principals": [OUTSIDE]})
+        expect_read(stub, share, [OUTSIDE, member_b])  # the after state, recorded
         assert undo(runtime, result.audit_id)["outcome"] == "UNDONE"
     with stubbed_ram(runtime, account) as stub:  # the hook again: already associated, nothing sent
         expect_read(stub, share, [OUTSIDE, member_b])

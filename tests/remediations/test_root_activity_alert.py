@@ -240,6 +240,15 @@ def test_malformed_and_unrelated_inputs_never_crash(org):
     (rejected,) = runtime.process({"source": "aws.signin", "detail-type": CONSOLE_SIGNIN[0], "account": "1", "detail": {}})
     assert rejected.outcome in (Outcome.REJECTED, Outcome.SKIPPED)
     account = org.members["member-a"]
-    finding = {"source": "aws.guardduty", "detail-type": "GuardDuty Finding", "account": account, "detail": {"type": "x"}}
+    finding = {
+        "source": "aws.guardduty",
+        "detail-type": "GuardDuty Finding",
+        "account": account,
+        "detail": {"type": "x", "accountId": account},
+    }
     (result,) = runtime.process(finding, remediations=[NAME])
     assert result.outcome is Outcome.SKIPPED and "not a CloudTrail record" in result.reason
+    # a finding that names no account of its own is malformed, never acted on
+    del finding["detail"]["accountId"]
+    (result,) = runtime.process(finding, remediations=[NAME])
+    assert result.outcome is Outcome.REJECTED and "accountId" in result.reason

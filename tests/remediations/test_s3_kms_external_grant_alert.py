@@ -184,12 +184,14 @@ def test_a_public_only_bucket_policy_is_deleted_under_enforce_and_restored_by_un
 
 
 def test_human_approval_removes_the_grant_the_page_reported(org):
+    from snapback.operations import approve
+
     case = BY_NAME["bucket policy grants an outside account: paged, nothing changed"]
     s3, account, bucket = make(org, case)
     rt = runtime(org)
     (paged,) = rt.process(case_event(org, case, account, bucket), remediations=[NAME])
     assert paged.outcome is Outcome.NOTIFIED
-    approved = registry.get(NAME)().approve(paged.target, rt, "alice@example.com")
+    approved = approve(rt, paged.audit_id, "alice@example.com")
     assert approved.outcome is Outcome.REMEDIATED and policy_of(s3, case, bucket) is None
 
 

@@ -466,30 +466,31 @@ class Ec2IsolateInstance(Remediation):
         vpcs = sorted({e["vpc_id"] for e in enis})
         allow_all = {vpc: self._ensure_group(ec2, vpc, ALLOW_ALL_GROUP, finding_id) for vpc in vpcs}
         isolation = {vpc: self._ensure_group(ec2, vpc, ISOLATION_GROUP, finding_id) for vpc in vpcs}
-        for group in allow_all.values():
-            self._arm(ec2, group)
-        for group in isolation.values():
-            self._empty(ec2, group)
+        for group, created in allow_all.values():
+            self._arm(ec2, group, created)
+        for group, created in isolation.values():
+            self._empty(ec2, group, created)
         # A retry after a crash is handed the groups from before the first try: an ENI that try already
         # isolated must not pass through allow-all again.
         live = {
             e["NetworkInterfaceId"]: [g["GroupId"] for g in e.get("Groups", [])]
             for e in ec2.describe_network_interfaces(NetworkInterfaceIds=[e["id"] for e in enis])["NetworkInterfaces"]
         }
-        pending = [e for e in enis if live.get(e["id"]) != [isolation[e["vpc_id"]]]]
+        pending = [e for e in enis if live.get(e["id"]) != [isolation[e["vpc_id"]][0]]]
         for eni in pending:
-            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[allow_all[eni["vpc_id"]]])
+            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[allow_all[eni["vpc_id"]][0]])
         for eni in pending:
-            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[isolation[eni["vpc_id"]]])
-        for group in allow_all.values():
+            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[isolation[eni["vpc_id"]][0]])
+        for group, _ in allow_all.values():
             in_use = ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])["NetworkInterfaces"]
             if not in_use:  # another isolation may be mid-swap in this VPC: leave it armed for that one
                 self._empty(ec2, group)
 
-    def _ensure_group(self, ec2: Any, vpc: str, name: str, finding_id: str) -> str:
+    def _ensure_group(self, ec2: Any, vpc: str, name: str, finding_id: str) -> tuple[str, bool]:
+        """(group id, made by this call): a group just made has only the default egress rule."""
         existing = self._snapback_group(ec2, vpc, name)
         if existing:
-            return str(existing["id"])
+            return str(existing["id"]), False
         purpose = "allow-all step of an isolation" if name == ALLOW_ALL_GROUP else "isolation: no inbound, no outbound"
         try:
             created = ec2.create_security_group(
@@ -513,12 +514,18 @@ class Ec2IsolateInstance(Remediation):
             again = self._snapback_group(ec2, vpc, name)  # created concurrently by another isolation
             if again is None:
                 raise
-            return str(again["id"])
-        return str(created["GroupId"])
+            return str(again["id"]), False
+        return str(created["GroupId"]), True
 
     @staticmethod
-    def _arm(ec2: Any, group: str) -> None:
-        (current,) = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
+    def _arm(ec2: Any, group: str, created: bool = False) -> None:
+        # A group this run just made holds only EC2's default egress rule (all traffic to 0.0.0.0/0,
+        # EC2 User Guide, "Default security groups and custom security groups"): no read needed.
+        current = (
+            {"IpPermissions": [], "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [WORLD_V4]}]}
+            if created
+            else ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
+        )
         for rules, authorize in (
             (current.get("IpPermissions", []), ec2.authorize_security_group_ingress),
             (current.get("IpPermissionsEgress", []), ec2.authorize_security_group_egress),
@@ -537,7 +544,16 @@ class Ec2IsolateInstance(Remediation):
                 authorize(GroupId=group, IpPermissions=missing)
 
     @staticmethod
-    def _empty(ec2: Any, group: str) -> None:
+    def _empty(ec2: Any, group: str, created: bool = False) -> None:
+        if created:  # only the default egress rule (see _arm); a group that has lost it is read after all
+            try:
+                ec2.revoke_security_group_egress(
+                    GroupId=group, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+                )
+                return
+            except ClientError as err:
+                if error_code(err) != "InvalidPermission.NotFound":
+                    raise
         (current,) = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
         if current.get("IpPermissions"):
             ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=current["IpPermissions"])

@@ -166,7 +166,8 @@ class RamExternalShareRevoke(Remediation):
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         ram = session.client("ram")
         wanted = [str(p) for p in undo_data.get("disassociated") or []]
-        missing = [p for p in wanted if p not in associated_principals(ram, target.resource_arn)]
+        live = set(associated_principals(ram, target.resource_arn))
+        missing = [p for p in wanted if p not in live]
         if not missing:
             return [f"resource share {target.resource_id} already has {', '.join(wanted) or 'nothing to restore'}"]
         ram.associate_resource_share(resourceShareArn=target.resource_arn, principals=missing)

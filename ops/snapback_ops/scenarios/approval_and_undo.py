@@ -73,13 +73,13 @@ def run(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
         # 1. exempted
         make_public(org, a, website)
         timeline.add("change", f"member-a: {website} made public on purpose (exempt until {exemption.expires})")
-        (exempt,) = deliver(org, a, timeline, expect=1)
+        (exempt,) = deliver(org, a, timeline, expect=1, only=NAME)
 
         # 2. notify mode, approved through the custom action
         payments = f"acme-payments-exports-{b}"
         make_public(org, b, payments)
         timeline.add("attack", f"member-b ({b}, notify mode by override): {payments} made public")
-        (notified,) = deliver(org, b, timeline, expect=1)
+        (notified,) = deliver(org, b, timeline, expect=1, only=NAME)
         runtime = runtime_for(org, NAME)
         shown = finding(org, notified.finding_id or "")
         timeline.add("approve", f"on-call clicks 'Snapback: remediate' on finding {shown['Id']}")

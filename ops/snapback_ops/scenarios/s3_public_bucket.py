@@ -176,7 +176,7 @@ def run(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
     )
     timeline.add("event", "CloudTrail DeleteBucketPublicAccessBlock by snapback-remediator (a loop) -> member default bus")
 
-    results = deliver(org, account, timeline, expect=2)
+    results = deliver(org, account, timeline, expect=2, only="s3_block_public_access")
 
     block = s3.get_public_access_block(Bucket=exposed)["PublicAccessBlockConfiguration"]
     fixed = all(block.values()) and len(block) == 4
@@ -195,7 +195,7 @@ def run(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
     emit_event(member, "aws.config", "Config Rules Compliance Change", config_non_compliant(account, exposed, rule, now))
     timeline.add("event", f"AWS Config {rule}: {exposed} NON_COMPLIANT (evaluated before the fix) -> member default bus")
 
-    detected = deliver(org, account, timeline, expect=2)
+    detected = deliver(org, account, timeline, expect=2, only="s3_block_public_access")
     by_detector = {
         ("guardduty" if r.target.facts.get("finding_type") else "config") + f":{r.target.resource_id}": r.outcome.value
         for r in detected

@@ -97,7 +97,7 @@ def run(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
     emit_event(member, "aws.guardduty", GUARDDUTY_FINDING, guardduty_finding(account, EXFILTRATION, 8, role_key, sample=True))
     timeline.add("event", "GuardDuty sample finding (CreateSampleFindings) for the same role -> member default bus")
 
-    results = deliver(org, account, timeline, expect=3)
+    results = deliver(org, account, timeline, expect=3, only="iam_contain_credentials")
 
     keys = {k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName="ci-bot")["AccessKeyMetadata"]}
     role_policies = iam.list_role_policies(RoleName="web-tier-instance")["PolicyNames"]
