@@ -27,7 +27,28 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture
-def org(aws: None):  # noqa: ANN201 - LocalOrg
+def org(aws: None, request: pytest.FixtureRequest):  # noqa: ANN201 - LocalOrg
+    """The simulated organization. Member buses route to per-remediation queues only in modules that
+    set `NEEDS_ROUTING = True` (the demo's scenarios and the routing tests): building the routes is
+    most of the organization's AWS calls and no other test reads them."""
     from snapback_ops.demo import build_org
 
-    return build_org()
+    return build_org(routing=bool(getattr(request.module, "NEEDS_ROUTING", False)))
+
+
+# AWS managed policies the tests name. moto, when asked to load managed policies, parses its copy of
+# all ~1,300 of them into every IAM backend it makes (one per account and partition: ~0.3 s each, most
+# of a test that attaches AdministratorAccess). The tests read only these, so moto gets only these.
+MANAGED_POLICIES_USED = ("AdministratorAccess", "ReadOnlyAccess", "AWSCompromisedKeyQuarantineV2", "PowerUserAccess")
+
+
+def _trim_moto_managed_policies() -> None:
+    import json
+
+    import moto.iam.models as iam_models
+
+    every = json.loads(iam_models.aws_managed_policies_data)
+    iam_models.aws_managed_policies_data = json.dumps({k: v for k, v in every.items() if k in MANAGED_POLICIES_USED})
+
+
+_trim_moto_managed_policies()

@@ -159,7 +159,7 @@ class LocalOrg:
         return session_in(account)
 
 
-def build_org(member_names: tuple[str, ...] = ("member-a", "member-b")) -> LocalOrg:
+def build_org(member_names: tuple[str, ...] = ("member-a", "member-b"), *, routing: bool = True) -> LocalOrg:
     org_client = boto3.client("organizations", region_name=REGION)
     organization = org_client.create_organization(FeatureSet="ALL")["Organization"]
     root = org_client.list_roots()["Roots"][0]["Id"]
@@ -175,6 +175,8 @@ def build_org(member_names: tuple[str, ...] = ("member-a", "member-b")) -> Local
         org_client.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
     org = LocalOrg(organization["Id"], organization["MasterAccountId"], security, members, ou)
     _install(org)
+    if routing:
+        install_routing(org)
     return org
 
 
@@ -245,6 +247,14 @@ def _install(org: LocalOrg) -> None:
             PolicyName="snapback-remediations",
             PolicyDocument=json.dumps(member_role.permissions_policy()),
         )
+
+
+def install_routing(org: LocalOrg) -> None:
+    """Each member's bus routes what every trigger matches to a queue per remediation (what the
+    forwarders and central rules do in AWS): only the demo and the routing tests need it, so the
+    test organization is built without it (it is most of build_org's AWS calls)."""
+    for account in org.members.values():
+        member = org.session(account)
         events, sqs = member.client("events"), member.client("sqs")
         for r in registry.all_remediations():
             queue = sqs.create_queue(QueueName=f"snapback-{r.name}")["QueueUrl"]

@@ -10,6 +10,9 @@ from snapback_ops.demo import Timeline, cloudtrail_record, deliver, emit, run_de
 from snapback_ops.scenarios.s3_public_bucket import public_policy
 
 
+NEEDS_ROUTING = True  # the member buses route events to the per-remediation queues (tests/conftest.py)
+
+
 def test_events_are_routed_by_moto_eventbridge_with_the_registry_patterns(org):
     account = org.members["member-b"]
     member = org.session(account)
