@@ -9,7 +9,6 @@ from snapback.outcomes import Outcome
 from snapback_ops.demo import Timeline, cloudtrail_record, deliver, emit, run_demo
 from snapback_ops.scenarios.s3_public_bucket import public_policy
 
-
 NEEDS_ROUTING = True  # the member buses route events to the per-remediation queues (tests/conftest.py)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from snapback_ops.demo import Timeline
 from snapback_ops.scenarios import exfiltrate_snapshot
 
-
 NEEDS_ROUTING = True  # the member buses route events to the per-remediation queues (tests/conftest.py)
 
 
