@@ -61,7 +61,7 @@ bench: $(STAMP) $(PEERS)
 # The reliability suites' long profile: many more fuzz examples (hypothesis profile `fuzz`) and
 # every must-fire fixture case under faults and duplicates, not the CI sample.
 fuzz: $(STAMP)
-	SNAPBACK_FUZZ_PROFILE=fuzz SNAPBACK_RELIABILITY_PROFILE=full $(PY) -m pytest tests/reliability --durations=15
+	SNAPBACK_FUZZ_PROFILE=fuzz SNAPBACK_RELIABILITY_PROFILE=full $(PY) -m pytest tests/reliability tests/adversarial --durations=15
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out demo-report.json

@@ -118,12 +118,23 @@ def local_session(**kwargs: Any) -> boto3.Session:
     return boto3.Session(botocore_session=core, **kwargs)
 
 
+_STS: dict[str | None, Any] = {}
+
+
+def _sts() -> Any:
+    """The default credentials' STS client, made once per endpoint (a client costs ~30 ms to make)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+    if endpoint not in _STS:
+        _STS[endpoint] = boto3.client("sts", region_name=REGION, endpoint_url=endpoint)
+    return _STS[endpoint]
+
+
 def session_in(account: str, role: str = "OrganizationAccountAccessRole", source_identity: str | None = None) -> boto3.Session:
     """Credentials in another account of the local org (moto scopes state by account)."""
     kwargs: dict[str, Any] = {"RoleArn": f"arn:aws:iam::{account}:role/{role}", "RoleSessionName": "snapback-demo"}
     if source_identity:
         kwargs["SourceIdentity"] = source_identity
-    creds = boto3.client("sts", region_name=REGION).assume_role(**kwargs)["Credentials"]
+    creds = _sts().assume_role(**kwargs)["Credentials"]
     return local_session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
@@ -142,6 +153,7 @@ class LocalOrg:
     members: dict[str, str]  # name -> account id
     ou: str
     config: Config = field(init=False)
+    _sessions: dict[str, boto3.Session] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.config = Config(
@@ -156,7 +168,10 @@ class LocalOrg:
         )
 
     def session(self, account: str) -> boto3.Session:
-        return session_in(account)
+        """An administrator's session in `account` (one per account: the credentials do not expire here)."""
+        if account not in self._sessions:
+            self._sessions[account] = session_in(account)
+        return self._sessions[account]
 
 
 def build_org(member_names: tuple[str, ...] = ("member-a", "member-b"), *, routing: bool = True) -> LocalOrg:

@@ -26,6 +26,8 @@ from tests.deploy.enforce import member_enforcement
 from tests.infra.test_stacks import CONFIG, out, resources, template  # noqa: F401 - the session synth fixture
 
 USED: dict[str, set[str]] = {}
+# The last test reads what every flow used: the module runs on one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("least_privilege")
 
 
 def session_name(remediation: str) -> str:

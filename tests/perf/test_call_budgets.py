@@ -29,7 +29,7 @@ def shared_org() -> Iterator[LocalOrg]:
     from snapback_ops.demo import build_org
 
     with mock_aws():
-        yield build_org()
+        yield build_org(routing=False)  # no test here reads the member-bus routes
 
 
 def test_every_remediation_declares_a_budget_and_has_a_workload():

@@ -244,12 +244,14 @@ def test_an_active_trusted_ip_list_is_deleted_with_its_definition_kept_and_undo_
     assert result.undo == {"kind": "ipset", "ipset": KEPT}
 
     stub = stub_member(runtime, account)
-    not_found(stub, "get_ip_set")
+    not_found(stub, "get_ip_set")  # undo: the state now, compared with what Snapback left (gone: no drift)
+    not_found(stub, "get_ip_set")  # the hook: still gone, so it is made again
     stub.add_response(
         "create_ip_set",
         {"IpSetId": "1" * 32},
         {"DetectorId": detector, "Name": "office", "Format": "TXT", "Location": KEPT["Location"], "Activate": True},
     )
+    not_found(stub, "get_ip_set")  # the after state, recorded: the old id stays gone (the list has a new id)
     with stub:
         assert undo(runtime, result.audit_id)["outcome"] == "UNDONE"
     stub.assert_no_pending_responses()
