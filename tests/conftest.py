@@ -22,7 +22,10 @@ os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "tes
 def aws() -> Iterator[None]:
     from moto import mock_aws
 
+    from snapback_ops.demo import share_default_session
+
     with mock_aws():
+        share_default_session()
         yield
 
 

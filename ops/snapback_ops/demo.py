@@ -174,7 +174,15 @@ class LocalOrg:
         return self._sessions[account]
 
 
+def share_default_session() -> None:
+    """boto3's default session (boto3.client) on the shared loader. moto's mock sets it to None at every
+    start, so each test's first boto3.client would parse endpoints.json and the service models again."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.DEFAULT_SESSION = local_session()
+
+
 def build_org(member_names: tuple[str, ...] = ("member-a", "member-b"), *, routing: bool = True) -> LocalOrg:
+    share_default_session()
     org_client = boto3.client("organizations", region_name=REGION)
     organization = org_client.create_organization(FeatureSet="ALL")["Organization"]
     root = org_client.list_roots()["Roots"][0]["Id"]
@@ -233,10 +241,11 @@ def _install(org: LocalOrg) -> None:
     )
     sec = org.session(org.security)
     create_table(sec.client("dynamodb"))
-    topic = sec.client("sns").create_topic(Name=TOPIC)["TopicArn"]
-    inbox = sec.client("sqs").create_queue(QueueName="oncall-inbox")["QueueUrl"]
-    inbox_arn = sec.client("sqs").get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sec.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+    sns, sqs = sec.client("sns"), sec.client("sqs")
+    topic = sns.create_topic(Name=TOPIC)["TopicArn"]
+    inbox = sqs.create_queue(QueueName="oncall-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
     sec.client("securityhub").enable_security_hub()
     sec_iam = sec.client("iam")
     functions = [member_role.remediator_role_name(r.name) for r in registry.all_remediations()]
