@@ -29,14 +29,37 @@ def aws() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="module")
+def _module_org(request: pytest.FixtureRequest) -> Iterator[object]:
+    from moto import mock_aws
+
+    from snapback_ops.demo import build_org, share_default_session
+
+    with mock_aws():
+        share_default_session()
+        yield build_org(routing=bool(getattr(request.module, "NEEDS_ROUTING", False)))
+
+
 @pytest.fixture
 def org(aws: None, request: pytest.FixtureRequest):  # noqa: ANN201 - LocalOrg
-    """The simulated organization. Member buses route to per-remediation queues only in modules that
-    set `NEEDS_ROUTING = True` (the demo's scenarios and the routing tests): building the routes is
-    most of the organization's AWS calls and no other test reads them."""
+    """The simulated organization, as each test sees it: fresh member accounts (member-a, member-b)
+    in one organization per test module (its security and management accounts are shared by the
+    module's tests). Building the organization is most of a small test's time, and every test gets
+    accounts no other test touched. A module that needs the security account to itself (it counts
+    every finding or message) sets `SHARED_ORG = False` and gets an organization per test.
+
+    Member buses route to per-remediation queues only in modules that set `NEEDS_ROUTING = True` (the
+    demo's scenarios and the routing tests): building the routes is most of the organization's AWS
+    calls and no other test reads them."""
     from snapback_ops.demo import build_org
 
-    return build_org(routing=bool(getattr(request.module, "NEEDS_ROUTING", False)))
+    routing = bool(getattr(request.module, "NEEDS_ROUTING", False))
+    if not getattr(request.module, "SHARED_ORG", True) or routing or os.environ.get("SNAPBACK_ORG_PER_TEST"):
+        return build_org(routing=routing)
+    from tests.reliability.support import views
+
+    (view,) = views(request.getfixturevalue("_module_org"), 1)
+    return view
 
 
 # AWS managed policies the tests name. moto, when asked to load managed policies, parses its copy of

@@ -13,6 +13,10 @@ import pytest
 from snapback import member_role, registry
 from snapback_ops import doctor
 
+# Counts what the security account holds (findings, messages, IP sets, breaker slots): an
+# organization per test, not fresh members of a shared one (tests/conftest.py).
+SHARED_ORG = False
+
 REGIONS = ("us-east-1", "eu-west-1")
 
 

@@ -25,6 +25,10 @@ from snapback.clients import source_identity
 from tests.deploy.enforce import member_enforcement
 from tests.infra.test_stacks import CONFIG, out, resources, template  # noqa: F401 - the session synth fixture
 
+# Counts what the security account holds (findings, messages, IP sets, breaker slots): an
+# organization per test, not fresh members of a shared one (tests/conftest.py).
+SHARED_ORG = False
+
 USED: dict[str, set[str]] = {}
 # The last test reads what every flow used: the module runs on one xdist worker (--dist loadgroup).
 pytestmark = pytest.mark.xdist_group("least_privilege")

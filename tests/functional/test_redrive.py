@@ -9,6 +9,10 @@ from snapback_ops.redrive import redrive, unwrap
 from snapback_ops.scenarios.s3_public_bucket import public_policy
 from tests.remediations.helpers import inject_error
 
+# Counts what the security account holds (findings, messages, IP sets, breaker slots): an
+# organization per test, not fresh members of a shared one (tests/conftest.py).
+SHARED_ORG = False
+
 NAME = "s3_block_public_access"
 
 

@@ -11,6 +11,10 @@ from snapback.runtime import Runtime
 from snapback_ops.demo import cloudtrail_record, runtime_for
 from snapback_ops.scenarios.s3_public_bucket import public_policy
 
+# Counts what the security account holds (findings, messages, IP sets, breaker slots): an
+# organization per test, not fresh members of a shared one (tests/conftest.py).
+SHARED_ORG = False
+
 NAME = "s3_block_public_access"
 
 

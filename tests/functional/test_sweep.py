@@ -20,6 +20,10 @@ from snapback.runtime import OrganizationsDirectory, Runtime
 from snapback.sweep import Sweeper
 from snapback_ops.demo import ORG_READER_ROLE, REGION, TABLE, TOPIC, oncall_messages, session_in
 
+# Counts what the security account holds (findings, messages, IP sets, breaker slots): an
+# organization per test, not fresh members of a shared one (tests/conftest.py).
+SHARED_ORG = False
+
 OTHER = "eu-west-1"
 REGIONS = (REGION, OTHER)
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")

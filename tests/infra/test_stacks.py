@@ -39,10 +39,24 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     reuse = os.environ.get("SNAPBACK_CDK_OUT")
     if reuse and not os.environ.get("CI"):
         return Path(reuse)
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    done = cdk("synth", "-q", "-o", str(outdir))
-    assert done.returncode == 0, done.stdout + done.stderr
-    return outdir
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        outdir = tmp_path_factory.mktemp("cdk.out")
+        done = cdk("synth", "-q", "-o", str(outdir))
+        assert done.returncode == 0, done.stdout + done.stderr
+        return outdir
+    # Under xdist every worker would synthesize the same app (about 30 s of CPU each): the first one
+    # does, into the run's shared temp dir, and the others wait on the lock and read it.
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp().parent / "cdk.out-shared"
+    with open(str(shared) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = shared / ".synthesized"
+        if not marker.exists():
+            done = cdk("synth", "-q", "-o", str(shared))
+            assert done.returncode == 0, done.stdout + done.stderr
+            marker.write_text("ok")
+    return shared
 
 
 def canonical(pattern: Any) -> str:

@@ -16,6 +16,10 @@ from snapback_ops.demo import runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import FIXTURES, case_event, fill, inject_error, load_cases, service_event, set_path
 
+# Counts what the security account holds (findings, messages, IP sets, breaker slots): an
+# organization per test, not fresh members of a shared one (tests/conftest.py).
+SHARED_ORG = False
+
 NAME = "s3_block_public_access"
 CASES = load_cases(NAME)
 TEMPLATES = json.loads((FIXTURES / f"{NAME}.json").read_text())["templates"]

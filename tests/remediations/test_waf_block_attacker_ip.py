@@ -21,6 +21,10 @@ from snapback.sweep import Sweeper
 from snapback_ops.demo import TABLE, runtime_for
 from tests.remediations.helpers import fill, inject_error, load_cases, service_event
 
+# Counts what the security account holds (findings, messages, IP sets, breaker slots): an
+# organization per test, not fresh members of a shared one (tests/conftest.py).
+SHARED_ORG = False
+
 NAME = "waf_block_attacker_ip"
 CASES = load_cases(NAME)
 BY_NAME = {c["name"]: c for c in CASES}
