@@ -311,7 +311,7 @@ PROFILE = os.environ.get("SNAPBACK_RELIABILITY_PROFILE", "ci")
 CI_CASES = 1
 
 
-def cases_for(name: str) -> list[dict[str, Any]]:
+def cases_for(name: str, limit: int = CI_CASES) -> list[dict[str, Any]]:
     cases = must_fire(name)
     if PROFILE == "full":
         return cases
@@ -319,7 +319,7 @@ def cases_for(name: str) -> list[dict[str, Any]]:
     shapes: set[tuple[Any, ...]] = set()
     for case in cases:  # one per trigger shape first, then fill up in fixture order
         shape = (case.get("event"), case.get("template"), case.get("from"), case.get("event_source"), case["expect"])
-        if shape not in shapes and len(chosen) < CI_CASES:
+        if shape not in shapes and len(chosen) < limit:
             shapes.add(shape)
             chosen.append(case)
     return chosen

@@ -54,7 +54,7 @@ def drain(sqs: Any, url: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_thirty_percent_throttling_every_must_fire_case_still_completes(org, monkeypatch, record_property, name):
-    cases = cases_for(name)
+    cases = cases_for(name, limit=2)  # two: some single cases make too few calls for a 30% rate to show
     faults = Faults(seed=sum(map(ord, name)), throttle_rate=THROTTLE_RATE)
     platform = install(monkeypatch, faults)
     for view, case in zip(case_views(org, name, cases, monkeypatch), cases, strict=True):

@@ -37,6 +37,8 @@ POLICIES = {
     "shared-policy": READ,
 }
 KIND = {"User": "user", "Role": "role", "Group": "group"}
+# Some tests build their own organization (org_with_aws_policies): one moto organization per test.
+SHARED_ORG = False
 
 
 @pytest.fixture
