@@ -626,7 +626,10 @@ def keep_running(report_path: str = "demo-report.json", out: Any = sys.stdout, r
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # SIGINT too: a process started in the background of a non-interactive shell (CI) inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler, so Ctrl-C would do nothing.
     previous = signal.signal(signal.SIGTERM, stop)
+    previous_int = signal.signal(signal.SIGINT, stop)
     passed = False
     print("Snapback playground: the demo, then its organization stays up until you press Ctrl-C\n", file=out)
     try:
@@ -664,3 +667,4 @@ def keep_running(report_path: str = "demo-report.json", out: Any = sys.stdout, r
         return 0 if passed else 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
