@@ -56,13 +56,13 @@ CUSTOM_ACTIONS_ROLE = "snapback-fn-custom-actions"
 
 
 def function_role_arns(security_account: str, partition: str = "aws") -> list[str]:
-    """Every remediation's function role and the sweep's (they may read the organization)."""
+    """The function roles (shared, see above) and the sweep's, each once: they may read the organization."""
     names = dict.fromkeys([remediator_role_name(r.name) for r in registry.all_remediations()] + [SWEEP_ROLE])
     return [f"arn:{partition}:iam::{security_account}:role/{name}" for name in names]
 
 
 def remediator_role_arns(security_account: str, partition: str = "aws") -> list[str]:
-    """The function roles that act in members: one per remediation with member permissions, and the sweep's."""
+    """The function roles that act in members (shared by the acting remediations, see above) and the sweep's."""
     names = dict.fromkeys([remediator_role_name(r.name) for r in registry.acting()] + [SWEEP_ROLE])
     return [f"arn:{partition}:iam::{security_account}:role/{name}" for name in names]
 
