@@ -6,7 +6,7 @@ import io
 import json
 
 from snapback.outcomes import Outcome
-from snapback_ops.demo import Timeline, cloudtrail_record, deliver, emit, run_demo
+from snapback_ops.demo import Timeline, cloudtrail_record, deliver, discover_scenarios, emit, run_demo
 from snapback_ops.scenarios.s3_public_bucket import public_policy
 
 NEEDS_ROUTING = True  # the member buses route events to the per-remediation queues (tests/conftest.py)
@@ -81,3 +81,9 @@ def test_demo_runs_against_a_moto_server_and_reports(tmp_path):
     report = json.loads(report_path.read_text())
     assert report["passed"] and report["notifications"] and report["findings"]
     assert "REMEDIATED" in out.getvalue() and "PASS" in out.getvalue()
+    every = len(discover_scenarios())
+    assert len(report["scenarios"]) == every and f"PASS: {every}/{every} scenarios" in out.getvalue()
+    # The refused undo after drift is on the timeline, with its diff, and the owner's change survived it.
+    (drift,) = [s for s in report["scenarios"] if "REFUSED" in s["outcomes"]]
+    assert drift["owner_change_intact"] and drift["drift"]
+    assert [e["text"] for e in report["timeline"] if e["kind"] == "drift"] == drift["drift"]
