@@ -16,6 +16,9 @@ SHARED_EVENTS = ROOT / "tests" / "data" / "public_events"
 for _key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "SNAPBACK_CONFIG"):
     os.environ.pop(_key, None)
 os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+# No public AMIs in moto's EC2 backends (0.2 s each, one per account x Region a test touches): tests
+# launch from `snapback_ops.demo.base_image`.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 @pytest.fixture

@@ -58,9 +58,24 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
+def quiet_moto() -> None:
+    """moto loads ~600 public AMIs into every EC2 backend (each account x Region it serves): 0.2 s a
+    backend, most of an EC2 test's setup. Nothing here launches a public AMI by name (`base_image`)."""
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+def base_image(ec2: Any) -> str:
+    """An image id to launch instances from: moto's first public AMI when it loaded them, else a
+    made-up id (moto does not check image ids unless MOTO_ENABLE_AMI_VALIDATION is set)."""
+    images = ec2.describe_images(Owners=["amazon"])["Images"]
+    return images[0]["ImageId"] if images else "ami-0123456789abcdef0"
+
+
 def local_aws() -> Iterator[str]:
     """A moto server on a free loopback port, with the environment pointing at it; always stopped."""
     import logging
+
+    quiet_moto()
 
     from moto.server import ThreadedMotoServer
 

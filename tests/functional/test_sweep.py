@@ -18,7 +18,7 @@ from snapback.errors import ConfigError
 from snapback.member_role import SWEEP_ROLE
 from snapback.runtime import OrganizationsDirectory, Runtime
 from snapback.sweep import Sweeper
-from snapback_ops.demo import ORG_READER_ROLE, REGION, TABLE, TOPIC, oncall_messages, session_in
+from snapback_ops.demo import ORG_READER_ROLE, REGION, TABLE, TOPIC, base_image, oncall_messages, session_in
 
 # Counts what the security account holds (findings, messages, IP sets, breaker slots): an
 # organization per test, not fresh members of a shared one (tests/conftest.py).
@@ -409,7 +409,7 @@ def shared_outside(org: Any, account: str) -> None:
     ec2.modify_snapshot_attribute(
         SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
     )
-    base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    base = base_image(ec2)
     instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     image = ec2.create_image(InstanceId=instance, Name="golden")["ImageId"]
     ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": outside}]})

@@ -23,7 +23,7 @@ from snapback import config as config_module
 from snapback.clients import strip_account_host_prefix
 from snapback.events import CONSOLE_SIGNIN, GUARDDUTY_FINDING
 from snapback.runtime import Runtime
-from snapback_ops.demo import LocalOrg, cloudtrail_record, runtime_for
+from snapback_ops.demo import LocalOrg, base_image, cloudtrail_record, runtime_for
 from tests.remediations.helpers import FIXTURES, case_event, envelope, fill, service_event
 
 REGION = "us-east-1"
@@ -186,7 +186,7 @@ def ec2_isolate_instance(org: LocalOrg, i: int) -> dict[str, Any]:
     iam.create_instance_profile(InstanceProfileName=role)
     iam.add_role_to_instance_profile(InstanceProfileName=role, RoleName=role)
     if vpc not in _AMIS:  # DescribeImages lists thousands of images in moto: once per VPC
-        _AMIS[vpc] = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        _AMIS[vpc] = base_image(ec2)
     ami = _AMIS[vpc]
     instance = ec2.run_instances(
         ImageId=ami,
@@ -423,7 +423,7 @@ def ebs_snapshot_share_revoke(org: LocalOrg, i: int) -> dict[str, Any]:
 def ami_public_share_revoke(org: LocalOrg, i: int) -> dict[str, Any]:
     session, account = member_session(org)
     ec2 = session.client("ec2")
-    base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    base = base_image(ec2)
     instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     image = ec2.create_image(InstanceId=instance, Name=f"perf-{suffix(i)}")["ImageId"]
     ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})

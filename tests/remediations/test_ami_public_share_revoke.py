@@ -8,7 +8,7 @@ import pytest
 
 from snapback import pipeline, registry
 from snapback.outcomes import Outcome
-from snapback_ops.demo import cloudtrail_record, runtime_for
+from snapback_ops.demo import base_image, cloudtrail_record, runtime_for
 from tests.remediations.helpers import envelope, fill, load_cases
 from tests.remediations.sharing_helpers import names, routed
 
@@ -22,7 +22,7 @@ KEYS = ("Group", "UserId", "OrganizationArn", "OrganizationalUnitArn")
 def make_image(org: Any, member: str = "member-a") -> tuple[Any, str, str]:
     account = org.members[member]
     ec2 = org.session(account).client("ec2")
-    base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    base = base_image(ec2)
     instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     return ec2, account, ec2.create_image(InstanceId=instance, Name=f"golden-{instance}")["ImageId"]
 

@@ -22,7 +22,7 @@ from snapback.config import Exemption
 from snapback.events import GUARDDUTY_FINDING, normalise
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
-from snapback_ops.demo import runtime_for
+from snapback_ops.demo import base_image, runtime_for
 from tests.conftest import SHARED_EVENTS
 from tests.remediations.helpers import FIXTURES, fill, inject_error, load_cases, service_event
 
@@ -127,7 +127,7 @@ def network(org: Any, member: str = "member-a") -> tuple[Any, str, str, str, str
 def make_host(org: Any, setup: str = "web", launch_groups: bool = False) -> Host:
     session, account, vpc, subnet, group = network(org)
     ec2, iam, autoscaling = session.client("ec2"), session.client("iam"), session.client("autoscaling")
-    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ami = base_image(ec2)
     role = None
     if setup != "plain":
         role = f"web-{uuid.uuid4().hex[:6]}"

@@ -13,7 +13,7 @@ from typing import Any
 
 from snapback.events import GUARDDUTY_FINDING
 from snapback.outcomes import Outcome
-from snapback_ops.demo import LocalOrg, Timeline, deliver, emit_event
+from snapback_ops.demo import LocalOrg, Timeline, base_image, deliver, emit_event
 
 ORDER = 80
 
@@ -89,7 +89,7 @@ def run(org: LocalOrg, timeline: Timeline) -> dict[str, Any]:
     vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
     web_sg = ec2.create_security_group(GroupName="acme-web", Description="web tier", VpcId=vpc)["GroupId"]
-    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ami = base_image(ec2)
     iam.create_role(
         RoleName="acme-web",
         AssumeRolePolicyDocument=json.dumps(
