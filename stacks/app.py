@@ -47,6 +47,9 @@ def build(app: cdk.App, config: Config) -> dict[str, cdk.Stack]:
                 config=config,
                 env=cdk.Environment(account=config.management_account, region=region),
             )
+            stacks[f"management-{region}"].add_stack_dependency(
+                management, "its forwarder role carries the home stack's boundary"
+            )
     for region in config.regions:
         if region != config.home_region:  # the blocklist the WAF remediation writes, in every Region
             stacks[f"waf-{region}"] = WafBlocklistStack(

@@ -68,7 +68,9 @@ def forwarded_pattern() -> dict[str, Any]:
 class MemberResources(Construct):
     """Forwarders (every Region) and the remediator role (home Region only: IAM is global)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: Config) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, permissions_boundary: str | None = None) -> None:
+        """`permissions_boundary`: the ARN of the forwarder role's boundary (the management account's
+        stacks: SCPs never apply there, so its principals carry `snapback-management-boundary`)."""
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         bus_arn = central_bus_arn(config, stack.partition)
@@ -81,6 +83,11 @@ class MemberResources(Construct):
             role_name=cdk.Fn.join("-", [FORWARDER_ROLE_PREFIX, cdk.Aws.REGION]),
             assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
             description="Lets EventBridge put this account's security events on Snapback's central bus",
+            permissions_boundary=(
+                iam.ManagedPolicy.from_managed_policy_arn(self, "Boundary", permissions_boundary)
+                if permissions_boundary
+                else None
+            ),
             inline_policies={
                 "PutOnCentralBus": iam.PolicyDocument(
                     statements=[iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus_arn])]

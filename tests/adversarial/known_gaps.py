@@ -27,9 +27,7 @@ GAPS: dict[tuple[str, str], str] = {
     ("spoof", "cloudtrail_restore_trail"): "a spoofed variant changes the outcome of the genuine event replayed after it",
     ("spoof", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the spoof harness cannot replay",
     ("spoof", "waf_block_attacker_ip"): "the IP set lives in the security account, which the spoof harness does not watch",
-    ("undo_drift", "management_permission_boundary"): "undo's drift check does not see the boundary the owner set",
     ("undo_drift", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the drift harness cannot replay",
-    ("undo_plain", "management_permission_boundary"): "undo does not restore the before state through the harness",
     ("undo_plain", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the drift harness cannot replay",
 }
 

@@ -12,6 +12,7 @@ policy under the same name; undo refuses (it would re-grant `*:*`), and only --f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -59,6 +60,9 @@ def remediated(org: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[An
         run_case(name, view, case)
     result = next(r for r in reversed(seen) if r.outcome.value == "REMEDIATED")
     runtime = runtime_for(view, name)
+    if case.get("options"):  # the case's own settings (`attach_boundary`, `enforce`), as its own test runs it
+        options = {**runtime.config.options, name: {**runtime.config.options.get(name, {}), **case["options"]}}
+        runtime.config = dataclasses.replace(runtime.config, options=options)
     item = runtime.audit.get(result.audit_id)
     if item and item.get("undone_by"):  # the case's own checks undid it: the same change, told by a new event
         raw, remediations = events[-1]

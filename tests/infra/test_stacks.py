@@ -19,6 +19,7 @@ import pytest
 from snapback import registry
 from snapback.config import load_config
 from snapback.member_role import SWEEP_ROLE, member_caller_arns, permissions_policy, remediator_role_name
+from snapback.remediations import management_permission_boundary as mpb
 from tests.conftest import ROOT
 
 CONFIG = load_config(ROOT / "snapback.yaml", registry.names())
@@ -244,6 +245,13 @@ def test_an_invalid_config_stops_synth_naming_the_field_and_the_fix(tmp_path):
     assert "field `home_region`" in done.stderr + done.stdout and "fix:" in done.stderr + done.stdout
 
 
+def is_management_boundary(resource: dict[str, Any]) -> bool:
+    return (
+        resource["Type"] == "AWS::IAM::ManagedPolicy"
+        and resource["Properties"].get("ManagedPolicyName") == mpb.BOUNDARY_POLICY_NAME
+    )
+
+
 def _statements(node: Any) -> list[dict[str, Any]]:
     if isinstance(node, dict):
         found = [node] if "Effect" in node and ("Action" in node or "NotAction" in node) else []
@@ -255,7 +263,10 @@ def _statements(node: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("stack", ["SnapbackSecurityAccount", "SnapbackManagementAccount", "SnapbackMember"])
 def test_no_iam_statement_allows_every_action(out, stack):
-    statements = _statements(template(out, stack)["Resources"])
+    # The management account's permission boundary is the one allow-all: a boundary grants nothing, it
+    # caps what identity policies grant (its own test below pins its exact document).
+    grants = {k: v for k, v in template(out, stack)["Resources"].items() if not is_management_boundary(v)}
+    statements = _statements(grants)
     assert statements
     for statement in (s for s in statements if s["Effect"] == "Allow"):
         actions = statement.get("Action")
@@ -330,3 +341,83 @@ def test_every_function_reads_the_trimmed_service_models_shipped_in_the_layer(ou
     assert layers, "the runtime library layer asset is missing"
     shipped = {p.parent.parent.name for p in (layers[0] / FOLDER).glob("*/*/service-2.json")}
     assert shipped == registry_services()
+
+
+def with_pseudo(value: Any) -> Any:
+    """`value` with every `Fn::Join` of literals and pseudo parameters written as one string
+    (`{"Ref": "AWS::Partition"}` as `${AWS::Partition}`); other references are kept."""
+    if isinstance(value, list):
+        return [with_pseudo(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"} and str(value["Ref"]).startswith("AWS::"):
+        return "${" + value["Ref"] + "}"
+    if set(value) == {"Fn::Join"}:
+        sep, parts = value["Fn::Join"]
+        parts = [with_pseudo(p) for p in parts]
+        if all(isinstance(p, str) for p in parts):
+            return sep.join(parts)
+        return {"Fn::Join": [sep, parts]}
+    return {k: with_pseudo(v) for k, v in value.items()}
+
+
+def test_management_stack_offers_the_boundary_the_remediation_expects_with_its_exact_document(out):
+    """Issue 14 item 8: SCPs never apply to the management account; its principals get this boundary."""
+    tpl = template(out, "SnapbackManagementAccount")
+    ((lid, policy),) = [(k, v) for k, v in tpl["Resources"].items() if is_management_boundary(v)]
+    props = policy["Properties"]
+    assert props["ManagedPolicyName"] == "snapback-management-boundary" and props.get("Path", "/") == "/"
+    arn = f"arn:${{AWS::Partition}}:iam::{CONFIG.management_account}:policy{props.get('Path', '/')}{props['ManagedPolicyName']}"
+    assert with_pseudo(props["PolicyDocument"]) == mpb.boundary_policy(arn)
+    assert not props.get("Roles") and not props.get("Users") and not props.get("Groups"), "a boundary, never attached"
+    # the remediation's default `boundary_policy_arn` is this policy's ARN
+    remediation = mpb.ManagementPermissionBoundary()
+    remediation.management_account = CONFIG.management_account
+    remediation.options = CONFIG.options_for(remediation.name, remediation.defaults)
+    assert remediation.boundary_arn("aws") == arn.replace("${AWS::Partition}", "aws")
+    # cdk-nag: exactly the boundary's two wildcard findings are acknowledged, each with its reason
+    report = json.loads((out / "validation-report.json").read_text())
+    (nag,) = [p for p in report["pluginReports"] if p["pluginName"] == "AwsSolutions"]
+    acknowledged = {
+        s["acknowledgedId"]
+        for s in nag["suppressedViolations"]
+        for c in s["violatingConstructs"]
+        if c["constructPath"].startswith("SnapbackManagementAccount/ManagementBoundary/")
+    }
+    assert acknowledged == {"AwsSolutions::AwsSolutions-IAM5[Action::*]", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"}
+
+
+@pytest.mark.parametrize("stack", ["SnapbackManagementAccount", "SnapbackManagementForwarder-eu-west-1", "SnapbackMember"])
+def test_snapbacks_own_management_roles_carry_the_boundary_except_the_remediator(out, stack):
+    """Its own roles would be paged by the remediation otherwise; the remediator's undo removes
+    boundaries, which the boundary denies. Member accounts are capped by SCPs: no boundary there."""
+    tpl = template(out, stack)
+    home = {k for k, v in tpl["Resources"].items() if is_management_boundary(v)}
+    arn = f"arn:${{AWS::Partition}}:iam::{CONFIG.management_account}:policy/{mpb.BOUNDARY_POLICY_NAME}"
+    for lid, role in resources(tpl, "AWS::IAM::Role").items():
+        boundary = with_pseudo(role["Properties"].get("PermissionsBoundary"))
+        if stack == "SnapbackMember" or role["Properties"].get("RoleName") == CONFIG.member_role_name:
+            assert boundary is None, lid
+        elif home:
+            assert boundary == {"Ref": next(iter(home))}, lid
+        else:
+            assert boundary == arn, lid
+    if stack == "SnapbackManagementForwarder-eu-west-1":  # the boundary exists before the role that names it
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert "SnapbackManagementAccount" in manifest["artifacts"][stack]["dependencies"]
+
+
+def test_the_boundary_is_not_offered_when_the_config_names_another():
+    import dataclasses
+
+    from stacks.management import offered_boundary_arn
+
+    ours = f"arn:aws:iam::{CONFIG.management_account}:policy/{mpb.BOUNDARY_POLICY_NAME}"
+    assert offered_boundary_arn(CONFIG, "aws") == ours
+    for configured, offered in (
+        (ours, ours),
+        (ours.replace("arn:aws:", "arn:aws-us-gov:"), ours),
+        (f"arn:aws:iam::{CONFIG.management_account}:policy/corp-boundary", None),
+    ):
+        config = dataclasses.replace(CONFIG, options={mpb.ManagementPermissionBoundary.name: {"boundary_policy_arn": configured}})
+        assert offered_boundary_arn(config, "aws") == offered, configured

@@ -60,6 +60,11 @@ AWS_OWNED_PATHS = ("/aws-service-role/", "/aws-reserved/")
 IAM_REGION = {"aws": "us-east-1", "aws-us-gov": "us-gov-west-1", "aws-cn": "cn-north-1"}
 
 
+def default_boundary_arn(management_account: str, partition: str = "aws") -> str:
+    """The ARN of the boundary the management stack creates (the default of `boundary_policy_arn`)."""
+    return f"arn:{partition}:iam::{management_account}:policy/{BOUNDARY_POLICY_NAME}"
+
+
 def boundary_policy(boundary_arn: str, partition: str = "aws") -> dict[str, Any]:
     """The permission boundary document the management stack offers (as `snapback-management-boundary`).
 
@@ -151,7 +156,7 @@ class ManagementPermissionBoundary(Remediation):
 
     def boundary_arn(self, partition: str = "aws") -> str:
         configured = self.options.get("boundary_policy_arn")
-        return str(configured) if configured else f"arn:{partition}:iam::{self.management_account}:policy/{BOUNDARY_POLICY_NAME}"
+        return str(configured) if configured else default_boundary_arn(str(self.management_account), partition)
 
     def _never_touched(self, kind: str, name: str, path: str = "/") -> str | None:
         if kind == "Role" and path.startswith(AWS_OWNED_PATHS):
