@@ -13,7 +13,7 @@ Lambda's schedule (1 min, then 2 min later, on a fake clock). Each run must:
 - create nothing twice (no `Create*` call of the member account more often than uninterrupted);
 - be undone exactly: undo from the record, without drift, restores the true before state.
 
-Kill points: `ci` (default) after chosen writes (see `kill_points`); `full`
+Kill points: `ci` (default) after chosen calls (see `kill_points`); `full`
 (SNAPBACK_RELIABILITY_PROFILE=full, `make fuzz`): after every call, for every must-fire case.
 """
 
@@ -53,16 +53,25 @@ def plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, sort_keys=True))
 
 
-def kill_points(harness: KillableLambda) -> list[int]:
+# Kills after the record and after the first report exercise the runtime's own recording and
+# reporting, the same code for every remediation: in `ci` they run on these two (a bucket write, an
+# IAM write) and on every remediation that writes nothing in the member (alerts); `full` everywhere.
+PIPELINE_KILLS = frozenset({"s3_block_public_access", "iam_admin_policy_revert"})
+
+
+def kill_points(name: str, harness: KillableLambda) -> list[int]:
     """`full`: after every call. `ci`: after the last write in the member account (all done but
-    unrecorded: the retry must record the true before state), after the recording transaction
-    (recorded, nothing reported) and after the first report call (half reported). Kills after the
-    first or a middle member write (nothing or half done) are `make fuzz`'s, with every other call."""
+    unrecorded: the retry must record the true before state); for `PIPELINE_KILLS` and remediations
+    without a member write, also after the recording transaction (recorded, nothing reported) and
+    after the first report call (half reported). Kills after the first or a middle member write
+    (nothing or half done) are `make fuzz`'s, with every other call."""
     calls = list(enumerate(harness.calls, 1))
     if PROFILE == "full":
         return [i for i, _ in calls]
     member = [i for i, c in calls if c.member and is_write(c.operation)]
     chosen = set(member[-1:])
+    if chosen and name not in PIPELINE_KILLS:
+        return sorted(chosen)
     transactions = [i for i, c in calls if c.operation == "TransactWriteItems"]
     if len(transactions) >= 2:
         chosen.add(transactions[-2])  # the record (the last one finishes the claim)
@@ -84,7 +93,7 @@ def test_killed_after_each_aws_call_and_retried_the_event_finishes_exactly_once(
         baseline = KillableLambda(timeout=timeout).install(patch)
         (view,) = case_views(org, name, [case], monkeypatch)
         run_case(name, view, case)
-    points = kill_points(baseline)
+    points = kill_points(name, baseline)
     assert points, "the case made no AWS call at all"
     figures = Counter()
     for k in points:
