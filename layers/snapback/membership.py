@@ -23,7 +23,9 @@ that event is lost (CloudTrail events are best effort), the next sweep (`sweep.s
 default) refreshes it; if the sweep fails too (its SweepErrors alarm pages), `MAX_AGE` is the last
 bound. The departure itself pages on-call (`organization_departure_alert`), and a departed account
 cannot put events on the central bus (its policy requires aws:PrincipalOrgID) and loses its member
-role with its StackSet instance, so this is defence in depth, not the only wall.
+role with its StackSet instance, so this is defence in depth, not the only wall. The same bound
+applies to `Remediation.in_org`: within it, a share or trust granted to a just-removed account still
+counts as inside the organization (an unknown id never does: it is read live).
 """
 
 from __future__ import annotations
