@@ -21,7 +21,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from snapback import registry
+from snapback import membership, registry
 from snapback.config import Config
 from snapback.member_role import member_caller_arns, permissions_policy, trust_policy
 from stacks.guardrails import CENTRAL_BUS, FORWARDER_ROLE_PREFIX
@@ -40,14 +40,16 @@ def central_bus_arn(config: Config, partition: str = "aws") -> str:
 
 
 def forwarded_selectors() -> dict[str, list[str]]:
-    """The sources and detail types the registered remediations listen to (one forwarding rule)."""
+    """The sources and detail types the registered remediations and the membership rule listen to
+    (one forwarding rule)."""
     sources: set[str] = set()
     detail_types: set[str] = set()
-    for remediation in registry.all_remediations():
-        for trigger in remediation.triggers:
-            pattern: Mapping[str, Any] = trigger.pattern
-            sources.update(str(s) for s in pattern.get("source", []) if isinstance(s, str))
-            detail_types.update(str(d) for d in pattern.get("detail-type", []) if isinstance(d, str))
+    # The membership rule's events too (snapback.membership; the management account's forwarder).
+    patterns: list[Mapping[str, Any]] = [membership.rule_pattern()]
+    patterns += [trigger.pattern for remediation in registry.all_remediations() for trigger in remediation.triggers]
+    for pattern in patterns:
+        sources.update(str(s) for s in pattern.get("source", []) if isinstance(s, str))
+        detail_types.update(str(d) for d in pattern.get("detail-type", []) if isinstance(d, str))
     return {"source": sorted(sources), "detail-type": sorted(detail_types)}
 
 

@@ -32,7 +32,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from snapback import registry
+from snapback import membership, registry
 from snapback.audit import AUDIT_INDEX_SORT_KEY, AUDIT_INDEXES
 from snapback.config import Config
 from snapback.member_role import CUSTOM_ACTIONS_ROLE, SWEEP_ROLE, remediator_role_name
@@ -62,6 +62,7 @@ TOKEN_ESTIMATE = 160
 UNRESERVED_MINIMUM = 100
 CUSTOM_ACTIONS_RULE = "snapback-custom-actions"
 SWEEP_RULE = "snapback-sweep"
+MEMBERSHIP_RULE = "snapback-membership"
 MEMBER_ALARMS_RULE = "snapback-member-alarms"
 CUSTOM_ACTIONS = (
     ("SnapbackRemediate", "Snapback: remediate", "Run Snapback's remediation now (approval of a notify-mode finding)"),
@@ -608,6 +609,17 @@ class SecurityAccountStack(cdk.Stack):
             description=f"Snapback: reconciliation sweep, {settings.schedule}",
             schedule=settings.schedule,
             enabled=settings.enabled,
+        )
+        # Organizations membership changes refresh the membership cache at once (snapback.membership):
+        # the same function, which already reads the organization and writes Snapback's table, so the
+        # rule needs no grant beyond its invoke permission. Enabled even when the schedule is not.
+        self._rule(
+            "MembershipRule",
+            MEMBERSHIP_RULE,
+            function,
+            description="Snapback: an account joined, left or moved: refresh the cached organization membership",
+            bus=self.bus.event_bus_name,
+            pattern=membership.rule_pattern(),
         )
         return function
 

@@ -140,6 +140,10 @@ class Notifier:
     # Account id -> the name on-call knows it by (snapback.yaml `account_names`); None: from the environment.
     account_names: Mapping[str, str] | None = None
 
+    def sns(self) -> Any:
+        """The client of the topic's Region (made before `publish` runs on a worker thread)."""
+        return self.clients.client("sns", self.topic_arn.split(":")[3] or None)
+
     def publish(self, result: Result, remediation: type[Remediation]) -> str:
         target = result.target
         attributes = {
@@ -148,10 +152,9 @@ class Notifier:
             "outcome": result.outcome.value,
             "account": target.account if target else "-",
         }
-        region = self.topic_arn.split(":")[3] or None
         names = self.account_names if self.account_names is not None else account_names_from_env()
         message = build_message(result, remediation, names)
-        sns = self.clients.client("sns", region)
+        sns = self.sns()
         try:
             response = sns.publish(
                 TopicArn=self.topic_arn,

@@ -409,18 +409,13 @@ def report(rt: Services, remediation: type[Remediation] | Remediation, result: R
     """Security Hub finding, SNS and the source finding's workflow for a recorded result; the fields
     of the audit item that reporting changes. Retryable failures raise; permanent ones are noted."""
     fields: dict[str, str] = {}
-    try:
-        if result.outcome in REPORTED and result.target is not None:
-            finding = build_finding(result, remediation, rt.config.security_account, rt.config.home_region)  # type: ignore[arg-type]
-            rt.findings.import_findings([finding])
-            result.finding_id = fields["finding_id"] = finding["Id"]
-            result.notification_id = fields["notification_id"] = rt.notifier.publish(result, remediation)  # type: ignore[arg-type]
-    except PermanentError as err:
-        # Retrying would fail the same way; the action and its record stand, the gap is on the record.
-        result.reason = fields["reason"] = f"{result.reason}; not reported: {err}"
-        fields["report_error"] = str(err)
-        if rt.logger is not None:
-            rt.logger.error("outcome not reported", extra={"audit_id": result.audit_id, "error": str(err)})
+    if result.outcome in REPORTED and result.target is not None:
+        for err in _finding_and_notification(rt, remediation, result, fields):
+            # Retrying would fail the same way; the action and its record stand, the gap is on the record.
+            result.reason = fields["reason"] = f"{result.reason}; not reported: {err}"
+            fields["report_error"] = "; ".join(filter(None, (fields.get("report_error"), str(err))))
+            if rt.logger is not None:
+                rt.logger.error("outcome not reported", extra={"audit_id": result.audit_id, "error": str(err)})
     status = SOURCE_WORKFLOW.get(result.outcome)
     if status:
         undo = undo_command(result)
@@ -431,6 +426,42 @@ def report(rt: Services, remediation: type[Remediation] | Remediation, result: R
         if problem:
             result.reason = fields["reason"] = f"{result.reason}; {problem}"
     return fields
+
+
+def _finding_and_notification(
+    rt: Services, remediation: type[Remediation] | Remediation, result: Result, fields: dict[str, str]
+) -> list[PermanentError]:
+    """The Security Hub import and the SNS publish at the same time (issue 16): neither needs the
+    other (the finding id is stable, so the message names it up front), and each is mostly waiting
+    on the network. Either one failing never keeps the other from happening. A retryable failure
+    raises once both are done (Security Hub's first, the order they used to run in); permanent ones
+    are returned, to be noted on the record."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    finding = build_finding(result, remediation, rt.config.security_account, rt.config.home_region)  # type: ignore[arg-type]
+    findings, notifier = rt.findings, rt.notifier
+    findings.client()  # both clients are made here: boto3 clients are thread-safe, sessions are not
+    notifier.sns()
+    known, result.finding_id = result.finding_id, finding["Id"]
+    failures: list[PermanentError] = []
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapback-report") as pool:
+            published = pool.submit(notifier.publish, result, remediation)  # type: ignore[arg-type]
+            try:
+                findings.import_findings([finding])
+                fields["finding_id"] = finding["Id"]
+            except PermanentError as err:
+                failures.append(err)
+    except BaseException:
+        result.finding_id = known  # (the pool waited for the publish before this)
+        raise
+    if "finding_id" not in fields:
+        result.finding_id = known
+    try:
+        result.notification_id = fields["notification_id"] = published.result()
+    except PermanentError as err:
+        failures.append(err)
+    return failures
 
 
 def _report(rt: Services, remediation: Remediation, result: Result, held: Held) -> Result:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snapback import pipeline, registry
+from snapback import membership, pipeline, registry
 from snapback.audit import DEFAULT_TIMEOUT, AuditLog, Clock, Ledger, new_audit_id
 from snapback.breaker import Breaker
 from snapback.clients import Clients, classify
@@ -63,14 +63,20 @@ class OrganizationsDirectory:
     """The organization's accounts from AWS Organizations, cached; refreshed for unknown ids.
 
     The security account reads them as a delegated administrator; where it is not one, name a
-    reader role in the management account (`reader_role_arn`).
+    reader role in the management account (`reader_role_arn`). With `table`, the membership is
+    cached in Snapback's table (`snapback.membership`: its freshness rules and why): a cold start
+    with a fresh item reads it (one GetItem) instead of AssumeRole + ListAccounts pages, and every
+    live read writes it back. The cache only short-cuts a yes: an id it lacks is looked up live.
     """
 
     clients: Clients
     reader_role_arn: str | None = None
-    max_age: float = 300.0
+    max_age: float = membership.RECHECK_SECONDS  # what this process read is kept this long
+    table: str | None = None
+    cache_max_age: float = membership.MAX_AGE
     _members: frozenset[str] = frozenset()
-    _loaded_at: float = 0.0
+    _loaded_at: float = 0.0  # monotonic: when _members was last read (cache or live)
+    _live_at: float = 0.0  # monotonic: when Organizations itself was last read
     _ous: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def _client(self) -> Any:
@@ -87,6 +93,7 @@ class OrganizationsDirectory:
         )
 
     def _refresh(self) -> None:
+        started = time.time()
         try:
             pages = self._client().get_paginator("list_accounts").paginate()
             self._members = frozenset(
@@ -94,11 +101,28 @@ class OrganizationsDirectory:
             )
         except (ClientError, BotoCoreError) as err:
             raise classify(err) from err
-        self._loaded_at = time.monotonic()
+        self._loaded_at = self._live_at = time.monotonic()
+        if self.table:
+            membership.MembershipCache(self.clients, self.table).write(self._members, started)
+
+    def _load(self) -> None:
+        """The cached membership while it is fresh and well formed, else a live read."""
+        if self.table:
+            cached = membership.MembershipCache(self.clients, self.table).read()
+            if cached is not None and cached.age() <= self.cache_max_age:
+                self._members = cached.accounts
+                self._loaded_at = time.monotonic()
+                return
+        self._refresh()
+
+    def refresh(self) -> set[str]:
+        """The accounts read live now (the sweep, the membership rule); the cache is written."""
+        self._refresh()
+        return set(self._members)
 
     def accounts(self) -> set[str]:
         if not self._loaded_at or time.monotonic() - self._loaded_at > self.max_age:
-            self._refresh()
+            self._load()
         return set(self._members)
 
     def ous_of(self, account: str) -> tuple[str, ...]:
@@ -124,7 +148,9 @@ class OrganizationsDirectory:
     def contains(self, account: str) -> bool:
         if account in self.accounts():
             return True
-        if time.monotonic() - self._loaded_at > 60:  # a new account may have joined
+        # Not in what was read: a new account may have joined, or the cache may be behind. Ask
+        # Organizations itself, unless it was asked within the last minute (then the answer stands).
+        if not self._live_at or time.monotonic() - self._live_at > membership.LIVE_RECHECK_SECONDS:
             self._refresh()
         return account in self._members
 
@@ -292,7 +318,7 @@ def lambda_runtime() -> Runtime:
             clients=clients,
             table=table_name(config),
             topic_arn=topic_arn(config),
-            org=OrganizationsDirectory(clients, os.environ.get("SNAPBACK_ORG_READER_ROLE_ARN") or None),
+            org=OrganizationsDirectory(clients, os.environ.get("SNAPBACK_ORG_READER_ROLE_ARN") or None, table=table_name(config)),
             dead_letter_url=os.environ.get("SNAPBACK_DLQ_URL") or None,
             emit_metrics=True,
             logger=Logger(service="snapback", stream=sys.stdout),

@@ -101,9 +101,13 @@ class FindingImporter:
     account: str
     region: str
 
+    def client(self) -> Any:
+        """The home Region's client (made before `import_findings` may run beside another call)."""
+        return self.clients.client("securityhub", self.region)
+
     def import_findings(self, findings: Sequence[Mapping[str, Any]]) -> list[str]:
         """Import in batches of at most 100; throttling is retried with backoff, then raised."""
-        client = self.clients.client("securityhub", self.region)
+        client = self.client()
         imported: list[str] = []
         for start in range(0, len(findings), MAX_BATCH):
             batch = list(findings[start : start + MAX_BATCH])

@@ -186,7 +186,7 @@ class Sweeper:
         summary = SweepSummary(run_id=f"sweep-{new_audit_id()}", period=self.now().strftime("%Y-%m-%d"), dry_run=self.dry_run)
         summary.regions = list(self.regions)
         try:
-            accounts = sorted(self.accounts if self.accounts else self.runtime.org.accounts())
+            accounts = sorted(self.accounts if self.accounts else organization_accounts(self.runtime.org))
         except SnapbackError as err:
             summary.error("-", None, None, err)
             accounts = []
@@ -265,6 +265,13 @@ class Sweeper:
         for name, value in ((ERRORS_METRIC, len(summary.errors)), (VIOLATIONS_METRIC, summary.violations)):
             with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=METRIC_NAMESPACE):
                 pass
+
+
+def organization_accounts(org: Any) -> set[str]:
+    """The organization's accounts read live where the directory can (the sweep is what keeps the
+    membership cache fresh: `snapback.membership`), else what it knows."""
+    refresh = getattr(org, "refresh", None)
+    return set(refresh()) if callable(refresh) else set(org.accounts())
 
 
 def _mapped(err: Exception) -> Exception:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from snapback import registry
+from snapback import membership, registry
 from snapback.config import load_config
 from snapback.member_role import SWEEP_ROLE, member_caller_arns, permissions_policy, remediator_role_name
 from snapback.remediations import management_permission_boundary as mpb
@@ -321,6 +321,14 @@ def test_sweep_function_runs_on_its_schedule_fans_out_to_itself_with_the_trusted
         if c["Properties"]["FunctionName"] == {"Ref": logical_id}
     ]
     assert configs and "OnFailure" in configs[0]["DestinationConfig"]
+    # Organizations membership changes refresh the membership cache through the same function, on the central bus
+    (membership_rule,) = [
+        r for r in resources(tpl, "AWS::Events::Rule").values() if r["Properties"].get("Name") == "snapback-membership"
+    ]
+    assert canonical(membership_rule["Properties"]["EventPattern"]) == canonical(membership.rule_pattern())
+    assert membership_rule["Properties"]["State"] == "ENABLED" and "EventBusName" in membership_rule["Properties"]
+    (target,) = membership_rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]} and "Arn" in target["DeadLetterConfig"]
     # the member StackSet is created after the roles its trust names
     (stackset_id,) = resources(tpl, "AWS::CloudFormation::StackSet")
     assert role_id in tpl["Resources"][stackset_id]["DependsOn"]
