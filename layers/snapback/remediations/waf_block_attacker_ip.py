@@ -57,6 +57,7 @@ Options (snapback.yaml `remediations.waf_block_attacker_ip.options`): `type_pref
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import random
 import time
@@ -303,8 +304,10 @@ class WafBlockAttackerIp(Remediation):
     def shared_resource(self, target: Target) -> str:
         """What the action writes: the addresses in the security account's IP sets (not the finding,
         nor the member account), so that findings of any accounts naming them act one at a time."""
-        written = sorted({f"{scope}/{region}/{name}/{cidr}" for scope, region, name, cidr in self._entries(target)})
-        return "security:wafv2:" + ",".join(written or [target.resource_id])
+        written = ",".join(sorted({f"{scope}/{region}/{name}/{cidr}" for scope, region, name, cidr in self._entries(target)}))
+        if len(written) > 512:  # many addresses (max_ips_per_finding): a DynamoDB key holds 2 KB at most
+            written = "sha256:" + hashlib.sha256(written.encode()).hexdigest()
+        return "security:wafv2:" + (written or target.resource_id)
 
     # -- resolve -----------------------------------------------------------------------------------
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
