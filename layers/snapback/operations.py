@@ -51,7 +51,7 @@ def undo(runtime: Runtime, audit_id: str, *, force: bool = False) -> dict[str, A
     remediation.configure(runtime)
     target = target_from_audit(item, f"undo#{audit_id}")
     held = runtime.ledger.acquire(
-        f"{remediation.name}#undo#{audit_id}", resource_key(remediation.name, target), deadline=runtime.deadline()
+        f"{remediation.name}#undo#{audit_id}", resource_key(remediation, target), deadline=runtime.deadline()
     )
     if isinstance(held, Duplicate):
         return {"audit_id": audit_id, "outcome": "ALREADY_UNDONE", "undone_by": held.audit_id}

@@ -88,8 +88,14 @@ SOURCE_WORKFLOW = {
 }
 
 
-def resource_key(remediation: str, target: Target) -> str:
-    """The lock that serializes actions per resource: remediation + account + Region + resource."""
+def resource_key(remediation: str | Remediation, target: Target) -> str:
+    """The lock that serializes actions per resource: remediation + account + Region + resource, or
+    remediation + the shared resource the plugin says the action writes (`Remediation.shared_resource`)."""
+    if isinstance(remediation, Remediation):
+        shared = remediation.shared_resource(target)
+        if shared:
+            return f"{remediation.name}#shared#{shared}"
+        remediation = remediation.name
     return f"{remediation}#{target.account}#{target.region or '-'}#{target.resource_arn}"
 
 
@@ -126,7 +132,7 @@ def reconcile(rt: Services, remediation: Remediation, target: Target, *, period:
     key = f"{remediation.name}#{target.idempotency_key}#{period}"
     held: Held | None = None
     try:
-        got = rt.ledger.acquire(key, resource_key(remediation.name, target), deadline=rt.deadline())
+        got = rt.ledger.acquire(key, resource_key(remediation, target), deadline=rt.deadline())
         if isinstance(got, Duplicate):
             result = Result(Outcome.SKIPPED, f"duplicate: already reported in sweep period {period} (audit {got.audit_id})")
             result.target, result.remediation, result.event_id = target, remediation.name, run_id
@@ -152,7 +158,7 @@ def approve(rt: Services, remediation: Remediation, target: Target, approver: st
     key = f"{remediation.name}#approve#{target.idempotency_key}"
     held: Held | None = None
     try:
-        got = rt.ledger.acquire(key, resource_key(remediation.name, target), deadline=rt.deadline())
+        got = rt.ledger.acquire(key, resource_key(remediation, target), deadline=rt.deadline())
         if isinstance(got, Duplicate):
             result = Result(Outcome.SKIPPED, f"duplicate: approval already handled (audit {got.audit_id})", target=target)
         else:
@@ -210,7 +216,7 @@ def _decide_event(rt: Services, remediation: Remediation, event: Envelope) -> tu
         result.target = target
         return result, None
     key = f"{remediation.name}#{target.idempotency_key}"
-    got = rt.ledger.acquire(key, resource_key(remediation.name, target), deadline=rt.deadline())
+    got = rt.ledger.acquire(key, resource_key(remediation, target), deadline=rt.deadline())
     if isinstance(got, Duplicate):
         return Result(Outcome.SKIPPED, f"duplicate: already handled (audit {got.audit_id})", target=target), None
     if got.status == "RECORDED":

@@ -12,7 +12,8 @@ Hooks a remediation provides:
     apply(session, target, state) -> undo data
     undo(session, target, undo_data)  restore the before state exactly
 Optional: undo_data_for, resolve_finding, sweep, sweep_key, needs_approval (hold enforce for a
-person), review (adjust the decided outcome), drift (what undo must not clobber).
+person), review (adjust the decided outcome), drift (what undo must not clobber), shared_resource
+(what the action writes when it is not the target's own resource: the lock is taken on it).
 """
 
 from __future__ import annotations
@@ -101,6 +102,17 @@ class Remediation(ABC):
     def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
         """The undo data `apply` returns, from the before state alone, for remediations whose undo needs
         nothing that `apply` creates (None otherwise). Lets a retry finish an interrupted run with undo."""
+        return None
+
+    def shared_resource(self, target: Target) -> str | None:
+        """The resource this target's action really writes, when it is not the target's own but one that
+        targets of other accounts or Regions write too (e.g. an entry of an IP set in the security
+        account, written for findings of every member account); None: the target's resource.
+
+        The runtime serializes actions (and undo) on this name instead of account + Region + resource,
+        so two events about the same written resource never act at once, whichever accounts they come
+        from. Every target that writes the resource must name it the same way; the lock also carries
+        what an interrupted run remembered, so targets with one name must have states of one shape."""
         return None
 
     def resolve_finding(self, event: Envelope, finding: AsffFinding) -> Target:

@@ -24,6 +24,7 @@ from snapback.clients import Clients
 from snapback.errors import RetryableError
 from snapback.pipeline import result_from_audit
 from snapback.runtime import Runtime
+from tests.reliability.support import is_security_write
 
 DUPLICATE = re.compile(r"duplicate: already handled \(audit ([^)]+)\)")
 # Lambda runs an asynchronous event that raised at most three times, 1 min then 2 min apart.
@@ -75,6 +76,7 @@ class Call:
     service: str
     operation: str
     member: bool
+    security: bool = False  # a remediation's own resource in the security account (`security_permissions`)
 
 
 @dataclass
@@ -108,7 +110,9 @@ class KillableLambda:
 
     # -- counts ------------------------------------------------------------------------------------
     def member_writes(self) -> list[Call]:
-        return [c for c in self.calls if c.member and is_write(c.operation)]
+        """The remediation's writes: to member accounts, and to the security-account resources it
+        declares (`security_permissions`, e.g. the WAF IP sets); never the ledger, audit or reports."""
+        return [c for c in self.calls if (c.member or c.security) and is_write(c.operation)]
 
     def creates(self) -> Counter[str]:
         return Counter(f"{c.service}:{c.operation}" for c in self.member_writes() if c.operation.startswith("Create"))
@@ -161,7 +165,8 @@ class KillableLambda:
 
         def after_call(model: Any, **_: Any) -> None:
             with harness._lock:
-                harness.calls.append(Call(process.number, service, model.name, member))
+                security = is_security_write(service, model.name, member)
+                harness.calls.append(Call(process.number, service, model.name, member, security))
                 kill = harness.kill_after is not None and len(harness.calls) == harness.kill_after
             if kill:
                 process.dead = True

@@ -16,17 +16,8 @@ GAPS: dict[tuple[str, str], str] = {
     ("crash", "log_destruction_alert-0"): "a retry after a kill does not finish the interrupted restore exactly once",
     ("crash", "ram_external_share_revoke-0"): "RAM runs through a Stubber-tested client the kill harness cannot replay",
     ("concurrency", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client; two threads cannot share it",
-    (
-        "concurrency",
-        "waf_block_attacker_ip",
-    ): "two findings for one address both write the IP set (the lock is per member resource)",
-    ("crash", "waf_block_attacker_ip-0"): (
-        "the IP set lives in the security account, shared by the suite's runs: a later kill point finds the address "
-        "already blocked"
-    ),
     ("spoof", "cloudtrail_restore_trail"): "a spoofed variant changes the outcome of the genuine event replayed after it",
     ("spoof", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the spoof harness cannot replay",
-    ("spoof", "waf_block_attacker_ip"): "the IP set lives in the security account, which the spoof harness does not watch",
     ("undo_drift", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the drift harness cannot replay",
     ("undo_plain", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the drift harness cannot replay",
 }
@@ -36,8 +27,6 @@ GAPS: dict[tuple[str, str], str] = {
 # (tests/adversarial/test_spoof_matrix.py), `make fuzz` every one.
 FULL_PROFILE_ONLY = {
     ("spoof", "cloudtrail_restore_trail"),
-    ("spoof", "waf_block_attacker_ip"),
-    ("crash", "waf_block_attacker_ip-0"),  # a kill point before the record, which only the full profile has
 }
 
 

@@ -18,7 +18,7 @@ import pytest
 from snapback.clients import Clients
 from snapback.events import CLOUDTRAIL_API, CONFIG_COMPLIANCE, CONSOLE_SIGNIN, GUARDDUTY_FINDING, SECURITYHUB_IMPORTED
 from snapback.guards import arn_account
-from tests.reliability.support import is_mutating
+from tests.reliability.support import is_mutating, is_security_write
 
 CLOUDTRAIL = (CLOUDTRAIL_API, *CONSOLE_SIGNIN)
 # An account in no organization (the AWS documentation's example id).
@@ -28,27 +28,35 @@ MEMBER_ROLE = "snapback-remediator"
 
 @dataclass
 class WriteRecorder:
-    """Every mutating call Snapback sends through a member-account session, recorded before it is sent."""
+    """Every mutating call Snapback sends through a member-account session, and every write of a
+    remediation to a security-account resource of its own (the WAF IP sets), recorded before it is sent."""
 
     writes: list[tuple[str, str]] = field(default_factory=list)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> WriteRecorder:
-        plain = Clients.member_client
+        plain, plain_own = Clients.member_client, Clients.client
         recorder = self
 
-        def member_client(clients: Clients, account: str, region: str, remediation: str, service: str) -> Any:
-            client = plain(clients, account, region, remediation, service)
+        def watch(client: Any, member: bool) -> Any:
             if not getattr(client, "_spoof_recorder", None):
                 client._spoof_recorder = True
+                service = client.meta.service_model.service_name
 
                 def before_call(model: Any, **_: Any) -> None:
-                    if is_mutating(model.name):
+                    if (member and is_mutating(model.name)) or is_security_write(service, model.name, member):
                         recorder.writes.append((service, model.name))
 
                 client.meta.events.register("before-call", before_call)
             return client
 
+        def member_client(clients: Clients, account: str, region: str, remediation: str, service: str) -> Any:
+            return watch(plain(clients, account, region, remediation, service), member=True)
+
+        def client(clients: Clients, service: str, region: str | None = None) -> Any:
+            return watch(plain_own(clients, service, region), member=False)
+
         monkeypatch.setattr(Clients, "member_client", member_client)
+        monkeypatch.setattr(Clients, "client", client)
         return self
 
 

@@ -30,7 +30,7 @@ from snapback.operations import undo
 from snapback_ops.demo import runtime_for
 from tests.adversarial import known_gaps
 from tests.adversarial.harness import KillableLambda, function_timeout, is_write
-from tests.reliability.support import PROFILE, case_views, must_fire, report, run_case
+from tests.reliability.support import PROFILE, case_views, must_fire, report, run_case, security_state
 
 NAMES = sorted(r.name for r in registry.all_remediations())
 # What undo deliberately does not restore (evidence an incident responder keeps).
@@ -60,15 +60,16 @@ PIPELINE_KILLS = frozenset({"s3_block_public_access", "iam_admin_policy_revert"}
 
 
 def kill_points(name: str, harness: KillableLambda) -> list[int]:
-    """`full`: after every call. `ci`: after the last write in the member account (all done but
-    unrecorded: the retry must record the true before state); for `PIPELINE_KILLS` and remediations
+    """`full`: after every call. `ci`: after the last write in the member account, or in the
+    security-account resources the remediation declares (all done but unrecorded: the retry must
+    record the true before state); for `PIPELINE_KILLS` and remediations
     without a member write, also after the recording transaction (recorded, nothing reported) and
     after the first report call (half reported). Kills after the first or a middle member write
     (nothing or half done) are `make fuzz`'s, with every other call."""
     calls = list(enumerate(harness.calls, 1))
     if PROFILE == "full":
         return [i for i, _ in calls]
-    member = [i for i, c in calls if c.member and is_write(c.operation)]
+    member = [i for i, c in calls if (c.member or c.security) and is_write(c.operation)]
     chosen = set(member[-1:])
     if chosen and name not in PIPELINE_KILLS:
         return sorted(chosen)
@@ -103,13 +104,13 @@ def test_killed_after_each_aws_call_and_retried_the_event_finishes_exactly_once(
             killed_at = baseline.calls[k - 1]
             where = f"kill after call {k} ({killed_at.service}:{killed_at.operation})"
             try:
-                run_case(name, view, case)  # the case's outcome and AWS state, after the retries
+                started = run_case(name, view, case)  # the case's outcome and AWS state, after the retries
             except AssertionError as err:
                 raise AssertionError(f"{where}: {err}") from err
             assert harness.kills == (1 if k <= len(harness.calls) else 0), where
             for op, count in harness.creates().items():
                 assert count <= baseline.creates()[op], f"{where}: {op} {count} times, uninterrupted {baseline.creates()[op]}"
-            check_records(name, view, harness, where)
+            check_records(name, view, harness, where, started)
             figures["runs"] += 1
             figures["kills"] += harness.kills
             figures["retries"] += harness.retries
@@ -128,8 +129,12 @@ def test_killed_after_each_aws_call_and_retried_the_event_finishes_exactly_once(
     )
 
 
-def check_records(name: str, view: Any, harness: KillableLambda, where: str) -> None:
+def check_records(name: str, view: Any, harness: KillableLambda, where: str, started: Any = None) -> None:
+    """One record per event with the true before state; undo from it restores that state, in the
+    member account (`inspect`) and, for a remediation that writes the security account, there too
+    (`started`: its `security_state` before the case)."""
     runtime = runtime_for(view, name)
+    undone = 0
     audits = [
         a
         for a in runtime.audit.scan(remediation=name)
@@ -152,8 +157,9 @@ def check_records(name: str, view: Any, harness: KillableLambda, where: str) -> 
         assert result.notification_id and result.finding_id, f"{where}: reported"
         if not item.get("undo") or item.get("undone_by") or name in UNDO_NOT_COMPARABLE:
             continue  # no undo (alerts), the case undid it itself, or not comparable by inspect
-        undone = undo(runtime, item["audit_id"])
-        assert undone["outcome"] == "UNDONE", f"{where}: undo right after the action found drift: {undone}"
+        answer = undo(runtime, item["audit_id"])
+        assert answer["outcome"] == "UNDONE", f"{where}: undo right after the action found drift: {answer}"
+        undone += 1
         remediation = registry.get(name)()
         remediation.configure(runtime)
         session = runtime.clients.member(result.target.account, result.target.region, name)
@@ -163,3 +169,6 @@ def check_records(name: str, view: Any, harness: KillableLambda, where: str) -> 
             {k: v for k, v in true_before.items() if k not in kept}, {k: v for k, v in now.items() if k not in kept}
         )
         assert diff == [], f"{where}: undo did not restore the before state: {diff}"
+    if undone and started is not None:
+        left = security_state(name, view)
+        assert left == started, f"{where}: undo did not restore the security account's state: {started} -> {left}"

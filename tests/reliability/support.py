@@ -57,6 +57,16 @@ def is_mutating(operation: str) -> bool:
     return not operation.startswith(READ_PREFIXES)
 
 
+# What remediations do in the security account itself, on resources of their own (`security_permissions`:
+# the WAF IP sets): a write there is the remediation's action as much as a member account's write is.
+SECURITY_ACTIONS = frozenset(a for r in registry.all_remediations() for a in getattr(r, "security_permissions", ()))
+
+
+def is_security_write(service: str, operation: str, member: bool) -> bool:
+    """A remediation's write to a security-account resource of its own (not the ledger, audit or reports)."""
+    return not member and f"{service}:{operation}" in SECURITY_ACTIONS and is_mutating(operation)
+
+
 # -- a many-account organization ---------------------------------------------------------------
 
 
@@ -111,7 +121,23 @@ class _Request:
         return self.org
 
 
-def run_case(name: str, org: LocalOrg, case: dict[str, Any]) -> None:
+def security_state(name: str, org: LocalOrg) -> Any:
+    """The security-account state the remediation writes (its fixture module's `security_state`, for
+    remediations that act there: the WAF IP sets and block records), or None."""
+    read = getattr(importlib.import_module(f"tests.remediations.test_{name}"), "security_state", None)
+    return read(org) if read is not None else None
+
+
+def run_case(name: str, org: LocalOrg, case: dict[str, Any]) -> Any:
+    """Run one fixture case in `org` (a view: fresh member accounts). A remediation that writes the
+    security account, which every view shares, gets it fresh first (its fixture module's
+    `fresh_security_state`): a case never finds what an earlier run of the suite left there.
+    Returns the security-account state the case started from (`security_state`), or None."""
+    module = importlib.import_module(f"tests.remediations.test_{name}")
+    fresh = getattr(module, "fresh_security_state", None)
+    if fresh is not None:
+        fresh(org)
+    started = security_state(name, org)
     test = fixture_test(name)
     params = inspect.signature(test).parameters
     kwargs: dict[str, Any] = {"case": case}
@@ -120,6 +146,7 @@ def run_case(name: str, org: LocalOrg, case: dict[str, Any]) -> None:
     if "request" in params:
         kwargs["request"] = _Request(org)
     test(**kwargs)
+    return started
 
 
 # -- fault injection ---------------------------------------------------------------------------
@@ -194,7 +221,7 @@ class Faults:
             return None
 
         def before_call(model: Any, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-            if member and is_mutating(model.name):
+            if (member and is_mutating(model.name)) or is_security_write(service, model.name, member):
                 self.member_writes.append((service, model.name, params))
             if self.deny and self.deny(service, model.name, member):
                 self.denied[service] += 1

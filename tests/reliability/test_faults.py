@@ -23,6 +23,7 @@ from tests.reliability.support import (
     cases_for,
     install,
     is_mutating,
+    is_security_write,
     must_fire,
     report,
     run_case,
@@ -82,15 +83,19 @@ def test_thirty_percent_throttling_every_must_fire_case_still_completes(org, mon
 def test_access_denied_in_the_member_is_failed_told_audited_dead_lettered_and_not_retried(
     org, monkeypatch, record_property, name
 ):
-    """Every write in the member account is denied: the handler returns FAILED (no exception, so
-    Lambda does not retry it), on-call gets the notification, the audit has it, the DLQ holds it."""
+    """Every write in the member account (and to the remediation's own resources in the security
+    account: the WAF IP sets) is denied: the handler returns FAILED (no exception, so Lambda does not
+    retry it), on-call gets the notification, the audit has it, the DLQ holds it."""
     case = first_remediated(name)
     security = org.session(org.security)
     sqs = security.client("sqs")
     dlq = sqs.create_queue(QueueName="snapback-failures")["QueueUrl"]
     inbox = sqs.get_queue_url(QueueName="oncall-inbox")["QueueUrl"]
     drain(sqs, inbox)
-    faults = Faults(deny=lambda service, operation, member: member and is_mutating(operation))
+    faults = Faults(
+        deny=lambda service, operation, member: (member and is_mutating(operation))
+        or is_security_write(service, operation, member)
+    )
     platform = install(monkeypatch, faults)
     from snapback.runtime import Runtime
 
@@ -144,7 +149,8 @@ def test_a_process_killed_after_its_first_write_is_finished_by_the_retry_without
     writes: list[str] = []
 
     def crash_after(service: str, operation: str, member: bool) -> bool:
-        if member and is_mutating(operation):
+        # the remediation's writes: the member account's, or its own resources' in the security account
+        if (member and is_mutating(operation)) or is_security_write(service, operation, member):
             writes.append(f"{service}:{operation}")
             return len(writes) == 1
         return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -16,7 +17,7 @@ from snapback import registry
 from snapback.events import GUARDDUTY_FINDING
 from snapback.outcomes import Outcome
 from snapback.patterns import matches
-from snapback.remediations.waf_block_attacker_ip import IP_SET_NAMES
+from snapback.remediations.waf_block_attacker_ip import IP_SET_NAMES, host_cidr
 from snapback.sweep import Sweeper
 from snapback_ops.demo import TABLE, runtime_for
 from tests.remediations.helpers import fill, inject_error, load_cases, service_event
@@ -56,6 +57,40 @@ def records(org: Any) -> dict[str, dict[str, Any]]:
     return {i["pk"]["S"]: i for i in items}
 
 
+def named_addresses(case: dict[str, Any]) -> set[str]:
+    """Every address a fixture case's finding names, as an IP set entry (/32 or /128)."""
+    found = re.findall(r'"ipAddressV[46]": "([^"]+)"', json.dumps(case["finding"]))
+    return {host_cidr(a) for a in found} | set(case["blocked"])
+
+
+def fresh_security_state(org: Any, regions: tuple[str, ...] = ("us-east-1",)) -> None:
+    """No Snapback IP sets (the cases create fresh ones) and no block records in the security account.
+    The reliability and adversarial harnesses run many cases against one security account (every view
+    of their organization shares it) and call this before each (tests/reliability/support.run_case)."""
+    session = org.session(org.security)
+    for region in regions:
+        wafv2 = session.client("wafv2", region_name=region)
+        for scope in ("REGIONAL", "CLOUDFRONT"):
+            for summary in wafv2.list_ip_sets(Scope=scope)["IPSets"]:
+                if summary["Name"] in IP_SET_NAMES.values():
+                    wafv2.delete_ip_set(Name=summary["Name"], Scope=scope, Id=summary["Id"], LockToken=summary["LockToken"])
+    table = session.client("dynamodb")
+    # the block records, and the remediation's breaker scope (every case acts in fresh member accounts,
+    # but all count in this one: a suite of many runs would open it, as it should in production)
+    for key in [*records(org), f"breaker#remediation#{NAME}"]:
+        table.delete_item(TableName=TABLE, Key={"pk": {"S": key}})
+
+
+def security_state(org: Any) -> dict[str, Any]:
+    """What this remediation writes in the security account: the addresses of its IP sets (both scopes)
+    and its block records (address, expiry, owner), for the harnesses to compare."""
+    wafv2 = org.session(org.security).client("wafv2", region_name="us-east-1")
+    return {
+        "blocked": {scope: sorted(blocked(wafv2, scope)) for scope in ("REGIONAL", "CLOUDFRONT")},
+        "records": {k: (i["block_expires"]["N"], i["account"]["S"]) for k, i in sorted(records(org).items())},
+    }
+
+
 def event_for(org: Any, case: dict[str, Any], account: str | None = None) -> dict[str, Any]:
     account = account or org.members["member-a"]
     detail = fill(case["finding"], account=account, finding_id=uuid.uuid4().hex, member_b=org.members["member-b"])
@@ -82,10 +117,14 @@ def test_fixture_case(org, case):
     (result,) = runtime(org, **case.get("options", {})).process(event, remediations=[NAME])
 
     assert result.outcome.value == case["expect"], result.reason
-    assert blocked(wafv2) == set(case["blocked"])
-    assert {k.rsplit("#", 1)[-1] for k in records(org)} == set(case["blocked"])
+    # Every address the finding names (the only ones the remediation can block): the harnesses run
+    # other cases beside this one, interleaved, against the same security account.
+    named = named_addresses(case)
+    assert blocked(wafv2) & named == set(case["blocked"])
+    held = {k: i for k, i in records(org).items() if k.rsplit("#", 1)[-1] in named}
+    assert {k.rsplit("#", 1)[-1] for k in held} == set(case["blocked"])
     if case["expect"] == "REMEDIATED":
-        for item in records(org).values():
+        for item in held.values():
             expires = int(item["block_expires"]["N"])
             assert 71 * 3600 < expires - time.time() <= 72 * 3600  # default block_hours
             assert item["account"]["S"] == org.members["member-a"]
@@ -230,3 +269,73 @@ def test_declared_member_permissions_are_the_member_calls_and_security_ones_the_
     cls = registry.get(NAME)
     assert member == set(cls.permissions)
     assert own == set(cls.security_permissions)
+
+
+def test_two_findings_for_one_address_from_two_accounts_at_once_write_the_ip_set_once(org, monkeypatch):
+    """The lock is on what is written (the address in the security account's IP set), not on the
+    finding's member account: the second finding waits, then finds the address blocked."""
+    import threading
+
+    from tests.adversarial.test_concurrency import serialize_moto_dynamodb
+
+    serialize_moto_dynamodb(monkeypatch)
+    wafv2 = ip_sets(org)
+    updates: list[str] = []
+    runtimes = [runtime(org), runtime(org)]  # two Lambda invocations
+    for rt in runtimes:
+        rt.clients.client("wafv2", "us-east-1").meta.events.register(
+            "before-parameter-build.wafv2.UpdateIPSet", lambda params, **_: updates.append(params["Name"])
+        )
+    events = [event_for(org, SSH, org.members["member-a"]), event_for(org, SSH, org.members["member-b"])]
+    barrier, answers = threading.Barrier(2), [None, None]
+
+    def deliver(i: int) -> None:
+        barrier.wait()
+        answers[i] = runtimes[i].process(events[i], remediations=[NAME])
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    outcomes = sorted(r.outcome.value for answer in answers for r in answer or [])
+    assert outcomes == ["ALREADY_COMPLIANT", "REMEDIATED"], [(r.outcome, r.reason) for a in answers for r in a or []]
+    assert updates == [IP_SET_NAMES[4]]
+    assert blocked(wafv2) == {"45.155.205.77/32"}
+    (record,) = records(org).values()
+    winner = next(r for a in answers for r in a or [] if r.outcome is Outcome.REMEDIATED)
+    assert record["account"]["S"] == winner.target.account
+
+
+def test_a_retry_after_a_kill_between_the_ip_set_and_the_record_knows_it_added_the_address(org):
+    """Killed after UpdateIPSet, before the expiry record: the retry finds the address blocked, but the
+    before state the killed run remembered says it was not, so undo removes it."""
+    from snapback.operations import undo
+    from snapback.remediations import waf_block_attacker_ip as module
+
+    wafv2 = ip_sets(org)
+    rt = runtime(org)
+
+    class Killed(Exception):
+        pass
+
+    plain_put = module.BlockRecords.put
+    state = {"kill": True}
+
+    def put(self: Any, *args: Any, **kwargs: Any) -> bool:
+        if state.pop("kill", False):
+            raise Killed("the process died after UpdateIPSet")
+        return plain_put(self, *args, **kwargs)
+
+    event = event_for(org, SSH)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module.BlockRecords, "put", put)
+        with pytest.raises(Killed):
+            rt.process(event, remediations=[NAME])
+        assert blocked(wafv2) == {"45.155.205.77/32"} and records(org) == {}
+        (result,) = rt.process(event, remediations=[NAME])  # the retry (the lease was ended by abandon)
+    assert result.outcome is Outcome.REMEDIATED, result.reason
+    assert result.before["entries"][0]["present"] is False
+    assert [e["cidr"] for e in result.undo["added"]] == ["45.155.205.77/32"] and result.undo["extended"] == []
+    assert undo(rt, result.audit_id)["outcome"] == "UNDONE"
+    assert blocked(wafv2) == set() and records(org) == {}

@@ -20,12 +20,23 @@ Action: the IP as a /32 (IPv4) or /128 (IPv6) is added to the IP set `snapback-b
     them, and a rule group that blocks both, for web ACLs or Firewall Manager to reference).
     WAFv2 IP sets have no per-entry expiry (an IP set is a plain list of addresses), so the
     expiry (`block_hours`, default 72) lives in Snapback's table, one item per address and scope
-    (`wafblock#<scope>#<region>#<cidr>`); a repeat of the finding extends it. UpdateIPSet replaces
-    the whole list under the set's LockToken: a concurrent update is retried on the re-read list
-    (WAFOptimisticLockException), never overwritten. The set is read again to verify.
+    (`wafblock#<scope>#<region>#<cidr>`); a repeat of the finding extends it (a block that already
+    ends within `EXTEND_SLACK` of the wanted end is compliant: findings that arrive together do not
+    each extend it), and a record is never shortened. UpdateIPSet replaces the whole list under the
+    set's LockToken: a concurrent update is retried on the re-read list (WAFOptimisticLockException,
+    with a jittered backoff), never overwritten. The set is read again to verify.
     The WAFv2 calls use the security account's own credentials (the function's role), never a
     member role: the IP sets are the security account's. The target stays the finding's account,
     so that modes, overrides, exemptions and the breaker work per member account as everywhere.
+Serialization: the action writes entries of the security account's IP sets, shared by the findings
+    of every member account, so the lock is taken on what is written (`shared_resource`: the IP sets
+    and addresses), not on the finding: two findings naming the same address, from any accounts,
+    act one after the other (the second finds the address blocked), and so do the sweep's expiry and
+    undo of that address. An address is "added" by a run when its before state (the one remembered
+    before any change, also across a crash and retry) did not hold it: undo removes exactly those.
+    A finding naming several addresses locks them together (one name); one naming an overlapping
+    but different set may act beside it: the LockToken keeps both writers' addresses, and a record
+    is never shortened.
 Undo: remove the addresses this run added from the IP sets and delete their expiry records; an
     address that was already blocked before (another finding) stays, with its earlier expiry.
     Undo of a sweep expiry is refused (the block ran its course; block again by hand if needed).
@@ -46,7 +57,9 @@ Options (snapback.yaml `remediations.waf_block_attacker_ip.options`): `type_pref
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import random
 import time
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
@@ -68,7 +81,9 @@ TYPE_PREFIXES = ("Impact:EC2/WinRMBruteForce", "Recon:", "UnauthorizedAccess:")
 MIN_SEVERITY = 4.0
 IP_SET_NAMES = {4: "snapback-blocked-ipv4", 6: "snapback-blocked-ipv6"}
 MAX_ADDRESSES = 10_000  # WAFv2 quota: addresses in one IP set
-LOCK_RETRIES = 4
+LOCK_RETRIES = 8
+LOCK_BACKOFF = 0.05  # seconds, doubled per try (jittered, at most 1 s): writers of other addresses share the set
+EXTEND_SLACK = 600  # seconds: a block ending at most this much before the wanted end is not extended
 RECORD_RETENTION = 30 * 86400  # expiry records outlive their block by this long (table TTL `expires_at`)
 _ACTIONS = ("networkConnectionAction", "portProbeAction", "awsApiCallAction", "kubernetesApiCallAction", "rdsLoginAttemptAction")
 
@@ -147,9 +162,30 @@ class BlockRecords:
                     break
         return out
 
-    def put(self, scope: str, region: str, cidr: str, expires: int, account: str, finding: str) -> None:
+    def put(
+        self, scope: str, region: str, cidr: str, expires: int, account: str, finding: str, *, extend_only: bool = False
+    ) -> bool:
+        """Write the record; `extend_only`: unless a record that ends later is there (False then)."""
+        condition: dict[str, Any] = {}
+        if extend_only:
+            condition = {
+                "ConditionExpression": "attribute_not_exists(pk) OR block_expires <= :e",
+                "ExpressionAttributeValues": {":e": {"N": str(expires)}},
+            }
+        try:
+            self._put(scope, region, cidr, expires, account, finding, condition)
+        except ClientError as err:
+            if error_code(err) == "ConditionalCheckFailedException":
+                return False  # a longer block of the address is recorded (another finding): it stays
+            raise
+        return True
+
+    def _put(
+        self, scope: str, region: str, cidr: str, expires: int, account: str, finding: str, condition: Mapping[str, Any]
+    ) -> None:
         self.dynamodb.put_item(
             TableName=self.table,
+            **condition,
             Item={
                 **self.key(scope, region, cidr),
                 "kind": {"S": "waf_block"},
@@ -202,7 +238,9 @@ class IpSets:
         """Add and remove addresses under the LockToken, re-reading on a concurrent change. Returns
         the addresses that really changed (added ones that were absent, removed ones that were there)."""
         set_id, _ = self.locate(scope, region, name)
-        for _ in range(LOCK_RETRIES):
+        for attempt in range(LOCK_RETRIES):
+            if attempt:  # another writer (another address, another finding) changed the set meanwhile
+                time.sleep(random.uniform(0, min(1.0, LOCK_BACKOFF * 2**attempt)))  # noqa: S311 - jitter
             current, token = self.read(scope, region, name)
             wanted = (current | set(add)) - set(remove)
             if wanted == current:
@@ -213,7 +251,7 @@ class IpSets:
                 self.client(region).update_ip_set(Name=name, Scope=scope, Id=set_id, Addresses=sorted(wanted), LockToken=token)
             except ClientError as err:
                 if error_code(err) == "WAFOptimisticLockException":
-                    continue  # someone else changed the set meanwhile: read it again
+                    continue  # someone else changed the set meanwhile: read it again, keep their change
                 raise
             return (wanted - current) | (current - wanted)
         raise RetryableError(f"WAFv2 IP set {name} in {region} kept changing under us ({LOCK_RETRIES} tries)")
@@ -262,6 +300,14 @@ class WafBlockAttackerIp(Remediation):
         if self.options.get("cloudfront"):
             places.append(("CLOUDFRONT", "us-east-1", IP_SET_NAMES[version]))
         return places
+
+    def shared_resource(self, target: Target) -> str:
+        """What the action writes: the addresses in the security account's IP sets (not the finding,
+        nor the member account), so that findings of any accounts naming them act one at a time."""
+        written = ",".join(sorted({f"{scope}/{region}/{name}/{cidr}" for scope, region, name, cidr in self._entries(target)}))
+        if len(written) > 512:  # many addresses (max_ips_per_finding): a DynamoDB key holds 2 KB at most
+            written = "sha256:" + hashlib.sha256(written.encode()).hexdigest()
+        return "security:wafv2:" + (written or target.resource_id)
 
     # -- resolve -----------------------------------------------------------------------------------
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
@@ -388,7 +434,6 @@ class WafBlockAttackerIp(Remediation):
             "op": target.facts.get("op"),
             "entries": entries,
             "own_addresses": [],
-            "wanted_expiry": int(target.facts.get("expires") or 0),
         }
         if target.facts.get("op") == "block":
             own = session.client("ec2").describe_addresses(
@@ -407,7 +452,11 @@ class WafBlockAttackerIp(Remediation):
         if state.get("op") == "expire":
             # gone, or blocked again since (a newer record) -> nothing to expire
             return all(not e["present"] or (e["expires"] or 0) > now for e in state.get("entries") or [])
-        return all(e["present"] and (e["expires"] or 0) >= state.get("wanted_expiry", 0) for e in self._wanted(state))
+        # Blocked until about `block_hours` from now. Not the target's own `expires` (the time its event
+        # was resolved): the state is AWS's and the table's only, the same whichever try of the event
+        # reads it, and a retry or a twin finding moments later finds the block it wants already there.
+        wanted = now + float(self.options.get("block_hours", 72)) * 3600 - EXTEND_SLACK
+        return all(e["present"] and (e["expires"] or 0) >= wanted for e in self._wanted(state))
 
     def plan(self, target: Target, state: Mapping[str, Any]) -> list[str]:
         if target.facts.get("op") == "expire":
@@ -439,15 +488,35 @@ class WafBlockAttackerIp(Remediation):
                 earlier = previous[(scope, region, cidr)]
                 changed = sets.change(scope, region, name, add=[cidr])
                 expires = max(int(target.facts["expires"]), int(earlier["expires"] or 0))
-                records.put(scope, region, cidr, expires, target.account, target.resource_arn)
+                records.put(scope, region, cidr, expires, target.account, target.resource_arn, extend_only=True)
                 entry = {"scope": scope, "region": region, "ip_set": name, "cidr": cidr}
-                if changed:
+                # Added by this run when the before state did not hold it: an interrupted earlier try of
+                # this action may have added it already (its before state is the one remembered).
+                if changed or not earlier["present"]:
                     added.append(entry)
                 else:  # already blocked (another finding): keep its record to restore on undo
                     extended.append({**entry, "expires": earlier["expires"], "owner": earlier["owner"]})
             return {"op": "block", "added": added, "extended": extended}
         except (ClientError, BotoCoreError) as err:
             raise _client_error(err) from err
+
+    def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What `apply` returns, from the before state alone (a retry finishing an interrupted run)."""
+        if target.facts.get("op") == "expire":
+            return {"op": "expire", "removed": [list(e) for e in self._entries(target)]}
+        wanted = {e["cidr"] for e in self._wanted(before)}
+        previous = {(e["scope"], e["region"], e["cidr"]): e for e in before.get("entries") or []}
+        added, extended = [], []
+        for scope, region, name, cidr in self._entries(target):
+            earlier = previous.get((scope, region, cidr))
+            if cidr not in wanted or earlier is None:
+                continue
+            entry = {"scope": scope, "region": region, "ip_set": name, "cidr": cidr}
+            if not earlier["present"]:
+                added.append(entry)
+            else:
+                extended.append({**entry, "expires": earlier["expires"], "owner": earlier["owner"]})
+        return {"op": "block", "added": added, "extended": extended}
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         if undo_data.get("op") == "expire":
@@ -468,7 +537,10 @@ class WafBlockAttackerIp(Remediation):
             for entry in undo_data.get("extended") or []:
                 if entry.get("expires") and entry.get("owner"):
                     records.put(entry["scope"], entry["region"], entry["cidr"], int(entry["expires"]), entry["owner"], "restored")
-                actions.append(f"{entry['cidr']} was blocked before this finding: kept, earlier expiry restored")
+                    actions.append(f"{entry['cidr']} was blocked before this finding: kept, earlier expiry restored")
+                else:  # blocked by hand (no record): kept, and left to people again (the sweep never removes it)
+                    records.delete(entry["scope"], entry["region"], entry["cidr"])
+                    actions.append(f"{entry['cidr']} was blocked before this finding, not by Snapback: kept, no expiry")
         except (ClientError, BotoCoreError) as err:
             raise _client_error(err) from err
         return actions
