@@ -57,7 +57,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
 def quiet_moto() -> None:
     """moto loads ~600 public AMIs into every EC2 backend (each account x Region it serves): 0.2 s a
     backend, most of an EC2 test's setup. Nothing here launches a public AMI by name (`base_image`)."""
@@ -71,6 +70,7 @@ def base_image(ec2: Any) -> str:
     return images[0]["ImageId"] if images else "ami-0123456789abcdef0"
 
 
+@contextlib.contextmanager
 def local_aws() -> Iterator[str]:
     """A moto server on a free loopback port, with the environment pointing at it; always stopped."""
     import logging
