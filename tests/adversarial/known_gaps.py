@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 
 GAPS: dict[tuple[str, str], str] = {
-    ("crash", "cloudtrail_restore_trail-0"): "a retry after a kill does not finish the interrupted restore exactly once",
-    ("crash", "log_destruction_alert-0"): "a retry after a kill does not finish the interrupted restore exactly once",
     ("crash", "ram_external_share_revoke-0"): "RAM runs through a Stubber-tested client the kill harness cannot replay",
     ("concurrency", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client; two threads cannot share it",
     (
@@ -24,7 +22,6 @@ GAPS: dict[tuple[str, str], str] = {
         "the IP set lives in the security account, shared by the suite's runs: a later kill point finds the address "
         "already blocked"
     ),
-    ("spoof", "cloudtrail_restore_trail"): "a spoofed variant changes the outcome of the genuine event replayed after it",
     ("spoof", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the spoof harness cannot replay",
     ("spoof", "waf_block_attacker_ip"): "the IP set lives in the security account, which the spoof harness does not watch",
     ("undo_drift", "management_permission_boundary"): "undo's drift check does not see the boundary the owner set",
@@ -37,7 +34,6 @@ GAPS: dict[tuple[str, str], str] = {
 # Gaps shown only by a must-fire event past the first: the `ci` profile spoofs one per remediation
 # (tests/adversarial/test_spoof_matrix.py), `make fuzz` every one.
 FULL_PROFILE_ONLY = {
-    ("spoof", "cloudtrail_restore_trail"),
     ("spoof", "waf_block_attacker_ip"),
     ("crash", "waf_block_attacker_ip-0"),  # a kill point before the record, which only the full profile has
 }
