@@ -24,7 +24,8 @@ Action: re-read the trail (GetTrail, GetTrailStatus, GetEventSelectors) and comp
       there or it matches the `trail_buckets` option (a log-archive account's bucket).
     Last known good: every trail read with no narrowing (by an event or the sweep) is remembered
     per trail (`lkg#cloudtrail_restore_trail#<account>#<home region>#<trail ARN>`): settings,
-    selectors and whether it logged.
+    selectors and whether it logged; never a read right after an event whose change cannot be
+    judged without one (a removed key, a moved bucket, dropped selectors: paged instead).
 Undo: put back exactly what Snapback changed: UpdateTrail with the before values, PutEventSelectors
     with the before selectors, StopLogging if Snapback started it, DeleteTrail of a trail Snapback
     recreated. Settings put back by an undo become the last known good (an operator chose them).
