@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,21 @@ os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "tes
 # No public AMIs in moto's EC2 backends (0.2 s each, one per account x Region a test touches): tests
 # launch from `snapback_ops.demo.base_image`.
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+@pytest.fixture(autouse=True)
+def cloudtrail_selectors_replace_each_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS: a trail uses either basic or advanced selectors, and putting one kind replaces the other
+    (PutEventSelectors API reference). moto keeps stale advanced selectors when basic ones are put.
+    Autouse for every test: the reliability suites run the remediations' fixture tests as functions,
+    without the fixtures of their modules."""
+    from moto.cloudtrail.models import Trail
+
+    def put(self: Any, event_selectors: Any, advanced_event_selectors: Any) -> None:
+        self.event_selectors = event_selectors or []
+        self.advanced_event_selectors = advanced_event_selectors or []
+
+    monkeypatch.setattr(Trail, "put_event_selectors", put)
 
 
 @pytest.fixture

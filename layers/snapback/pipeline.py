@@ -270,9 +270,11 @@ def _decide(
         # After an interrupted try the resource may be half changed: work from what was there before it.
         before = dict(earlier["before"]) if earlier and isinstance(earlier.get("before"), Mapping) else current
         if remediation.is_compliant(current):
-            if earlier is not None:
+            if earlier is None:
+                return Result(Outcome.ALREADY_COMPLIANT, "current state is already compliant", mode=mode, before=current)
+            if remediation.finished(target, before, current):
                 return _finish_interrupted(remediation, target, session, mode, earlier, current)
-            return Result(Outcome.ALREADY_COMPLIANT, "current state is already compliant", mode=mode, before=current)
+            # Half done (a recreated trail not yet started): apply from the remembered before again.
         if mode == "enforce" and not approved and earlier is None:
             held_for = remediation.needs_approval(session, target)
         planned = remediation.plan(target, before)

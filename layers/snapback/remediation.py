@@ -11,9 +11,10 @@ Hooks a remediation provides:
     plan(target, state) -> [action]   what apply would do, in words (for notify / dry-run)
     apply(session, target, state) -> undo data
     undo(session, target, undo_data)  restore the before state exactly
-Optional: undo_data_for, resolve_finding, sweep, sweep_key, needs_approval (hold enforce for a
-person), review (adjust the decided outcome), drift (what undo must not clobber), shared_resource
-(what the action writes when it is not the target's own resource: the lock is taken on it).
+Optional: undo_data_for, finished (an interrupted try's work is all done), resolve_finding, sweep,
+sweep_key, needs_approval (hold enforce for a person), review (adjust the decided outcome), drift
+(what undo must not clobber), shared_resource (what the action writes when it is not the target's
+own resource: the lock is taken on it).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class Remediation(ABC):
     # The services `iam:PassRole` (when declared) passes roles to: granted only with an
     # `iam:PassedToService` condition naming them (snapback.member_role).
     pass_role_to: ClassVar[tuple[str, ...]] = ()
-    # Top-level keys of `inspect`'s state that AWS may change by itself (not drift for undo).
+    # Top-level keys of `inspect`'s state that AWS may change by itself, or that are Snapback's own
+    # memory rather than the resource (a last known good, which an undo re-baselines): not drift for undo.
     volatile_state: ClassVar[tuple[str, ...]] = ()
     # Lent by the runtime in `configure` (plugins never import the runtime): organization membership
     # (`in_org`) and the last-known-good store (None in backtest, which calls no AWS).
@@ -114,6 +116,13 @@ class Remediation(ABC):
         from. Every target that writes the resource must name it the same way; the lock also carries
         what an interrupted run remembered, so targets with one name must have states of one shape."""
         return None
+
+    def finished(self, target: Target, before: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+        """After an interrupted try, with the resource compliant again: whether `current` holds all the
+        work `apply` planned from the remembered `before` (default: yes, compliance is the whole work).
+        False (a step that compliance does not judge is missing: a recreated trail not started) makes
+        the retry run `apply(before)` again, so `apply` must skip the steps an earlier try did."""
+        return True
 
     def resolve_finding(self, event: Envelope, finding: AsffFinding) -> Target:
         """The resource a Security Hub finding names (remediations that declare `controls`)."""

@@ -12,11 +12,8 @@ from typing import Any
 import pytest
 
 GAPS: dict[tuple[str, str], str] = {
-    ("crash", "cloudtrail_restore_trail-0"): "a retry after a kill does not finish the interrupted restore exactly once",
-    ("crash", "log_destruction_alert-0"): "a retry after a kill does not finish the interrupted restore exactly once",
     ("crash", "ram_external_share_revoke-0"): "RAM runs through a Stubber-tested client the kill harness cannot replay",
     ("concurrency", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client; two threads cannot share it",
-    ("spoof", "cloudtrail_restore_trail"): "a spoofed variant changes the outcome of the genuine event replayed after it",
     ("spoof", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the spoof harness cannot replay",
     ("undo_drift", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the drift harness cannot replay",
     ("undo_plain", "ram_external_share_revoke"): "RAM runs through a Stubber-tested client the drift harness cannot replay",
@@ -25,9 +22,7 @@ GAPS: dict[tuple[str, str], str] = {
 
 # Gaps shown only by a must-fire event past the first: the `ci` profile spoofs one per remediation
 # (tests/adversarial/test_spoof_matrix.py), `make fuzz` every one.
-FULL_PROFILE_ONLY = {
-    ("spoof", "cloudtrail_restore_trail"),
-}
+FULL_PROFILE_ONLY: set[tuple[str, str]] = set()
 
 
 def param(suite: str, case_id: str, *values: Any) -> Any:

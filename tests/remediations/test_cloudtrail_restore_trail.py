@@ -32,19 +32,6 @@ class Setup:
     key: str
 
 
-@pytest.fixture(autouse=True)
-def selectors_replace_each_other(monkeypatch):
-    """AWS: a trail uses either basic or advanced selectors, and putting one kind replaces the other
-    (PutEventSelectors API reference). moto keeps stale advanced selectors when basic ones are put."""
-    from moto.cloudtrail.models import Trail
-
-    def put(self: Any, event_selectors: Any, advanced_event_selectors: Any) -> None:
-        self.event_selectors = event_selectors or []
-        self.advanced_event_selectors = advanced_event_selectors or []
-
-    monkeypatch.setattr(Trail, "put_event_selectors", put)
-
-
 def make_trail(org: Any, member: str = "member-a") -> Setup:
     account = org.members[member]
     session = org.session(account)

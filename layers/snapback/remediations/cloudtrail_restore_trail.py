@@ -24,7 +24,8 @@ Action: re-read the trail (GetTrail, GetTrailStatus, GetEventSelectors) and comp
       there or it matches the `trail_buckets` option (a log-archive account's bucket).
     Last known good: every trail read with no narrowing (by an event or the sweep) is remembered
     per trail (`lkg#cloudtrail_restore_trail#<account>#<home region>#<trail ARN>`): settings,
-    selectors and whether it logged.
+    selectors and whether it logged; never a read right after an event whose change cannot be
+    judged without one (a removed key, a moved bucket, dropped selectors: paged instead).
 Undo: put back exactly what Snapback changed: UpdateTrail with the before values, PutEventSelectors
     with the before selectors, StopLogging if Snapback started it, DeleteTrail of a trail Snapback
     recreated. Settings put back by an undo become the last known good (an operator chose them).
@@ -122,6 +123,15 @@ def narrowing(now: Mapping[str, Any], good: Mapping[str, Any]) -> list[str]:
     return found
 
 
+def update_to(was: Mapping[str, Any], cur: Mapping[str, Any]) -> dict[str, Any]:
+    """The UpdateTrail parameters that make the settings `cur` the settings `was` exactly."""
+    update = {param: bool(was.get(field)) for field, param, _ in FLAGS if bool(was.get(field)) != bool(cur.get(field))}
+    update |= {param: was.get(field) or "" for field, param, _ in VALUES if (was.get(field) or "") != (cur.get(field) or "")}
+    if update.get("CloudWatchLogsLogGroupArn") and was.get("CloudWatchLogsRoleArn"):
+        update["CloudWatchLogsRoleArn"] = was["CloudWatchLogsRoleArn"]
+    return update
+
+
 def _selector_args(selectors: Mapping[str, Any]) -> dict[str, Any]:
     if selectors.get("AdvancedEventSelectors"):
         return {"AdvancedEventSelectors": list(selectors["AdvancedEventSelectors"])}
@@ -174,6 +184,8 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
     call_budget = 22
     defaults = {"trail_buckets": []}
     sweep_scope = "region"
+    # Snapback's memory, not the trail: an undo re-baselines the last known good by design.
+    volatile_state = ("last_known_good", "narrowed")
 
     # -- resolve ---------------------------------------------------------------------------------
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
@@ -285,25 +297,31 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
             "logging": logging,
         }
         narrowed = narrowing(now, good) if good else []
+        unknown = False
         if not good:  # no baseline: only what the event itself switched off can be put back
             off = target.facts.get("off_by_event") or []
             narrowed = [why for field, _, why in FLAGS if field in off and not now["settings"].get(field)]
-            self._page_unknown(target, now)
+            unknown = self._page_unknown(target, now)
         state = {"kind": "trail", "exists": True, **now, "last_known_good": good, "narrowed": narrowed}
-        if not narrowed and self.known_good is not None:
+        # A healthy read becomes the baseline; never one right after an event whose change cannot be
+        # judged without a baseline (a removed key, a moved bucket, dropped selectors): that would make
+        # the change itself the baseline, and the page of this event (or of a genuine one after a
+        # look-alike read it first) would never go out.
+        if not narrowed and not unknown and self.known_good is not None:
             self.known_good.remember(target.account, target.region, now, key=target.resource_arn)
         return state
 
     @staticmethod
-    def _page_unknown(target: Target, now: Mapping[str, Any]) -> None:
-        """Without a last known good, what the event changed that cannot be known is paged with the command."""
+    def _page_unknown(target: Target, now: Mapping[str, Any]) -> bool:
+        """Without a last known good, what the event changed that cannot be known is paged with the
+        command; True when there is such a change."""
         selectors = now.get("selectors") or {}
         gaps = management_gaps(selectors.get("EventSelectors") or [], selectors.get("AdvancedEventSelectors") or [])
         changed = list(target.facts.get("changed_by_event") or [])
         if target.facts.get("event_name") == "PutEventSelectors" and gaps:
             changed.append(f"event selectors ({'; '.join(gaps)})")
         if not changed:
-            return
+            return False
         name, region = target.resource_id, target.region
         target.facts["page"] = (
             f"trail {name}: {', '.join(changed)} changed and no last known good is recorded to restore it from: restore it "
@@ -311,6 +329,7 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
             f"--s3-bucket-name <bucket>` and `aws cloudtrail put-event-selectors --region {region} --trail-name {name} "
             "--event-selectors ReadWriteType=All,IncludeManagementEvents=true`"
         )
+        return True
 
     def _inspect_bucket(self, session: MemberSession, target: Target) -> dict[str, Any]:
         bucket = target.facts["bucket"]
@@ -372,6 +391,20 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
             "start": bool(good.get("logging")) and not state.get("logging"),
         }
 
+    def finished(self, target: Target, before: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+        """A recreated trail is whole only with the last known good selectors and logging started: a
+        try killed after CreateTrail leaves a trail that narrows nothing but does not log."""
+        if before.get("kind") == "bucket":
+            return True
+        try:
+            fix = self._fix(target, before)
+        except PermanentError:
+            return True
+        if fix.get("start") and not current.get("logging"):
+            return False
+        good = before.get("last_known_good") or {}
+        return not ("create" in fix and current.get("selectors") != good.get("selectors"))
+
     def plan(self, target: Target, state: Mapping[str, Any]) -> list[str]:
         if state.get("kind") == "bucket":
             return []
@@ -402,9 +435,14 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
                 "restore it from infrastructure code"
             )
         if "create" in fix:
-            params = {k: v for k, v in fix["create"].items() if k not in ("HomeRegion", "LogFileValidationEnabled")}
-            params["EnableLogFileValidation"] = bool(fix["create"].get("LogFileValidationEnabled"))
-            client.create_trail(**params)
+            existing = self._read_trail(client, target)
+            if existing is None:
+                params = {k: v for k, v in fix["create"].items() if k not in ("HomeRegion", "LogFileValidationEnabled")}
+                params["EnableLogFileValidation"] = bool(fix["create"].get("LogFileValidationEnabled"))
+                client.create_trail(**params)
+            elif update := update_to(fix["create"], settings_of(existing)):
+                # an earlier try of this claim recreated it and was interrupted: finish, never create twice
+                client.update_trail(Name=target.resource_arn, **update)
         elif fix["update"]:
             client.update_trail(Name=target.resource_arn, **fix["update"])
         if fix.get("selectors"):
@@ -414,6 +452,15 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
         if fix.get("start"):
             client.start_logging(Name=target.resource_id)  # homed in this Region and account: the name is exact
         return self.undo_data_for(target, state) or {}
+
+    @staticmethod
+    def _read_trail(client: Any, target: Target) -> dict[str, Any] | None:
+        try:
+            return dict(client.get_trail(Name=target.resource_arn)["Trail"])
+        except ClientError as err:
+            if error_code(err) != NOT_FOUND:
+                raise
+            return None
 
     def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
         if before.get("kind") == "bucket":
@@ -435,9 +482,7 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
             client.delete_trail(Name=target.resource_id)  # homed here, in this account: the name is exact
             return [f"cloudtrail:DeleteTrail {target.resource_id} (Snapback recreated it; it had been deleted)"]
         actions = []
-        was, cur = undo_data.get("settings") or {}, now.get("settings") or {}
-        update = {param: bool(was.get(field)) for field, param, _ in FLAGS if bool(was.get(field)) != bool(cur.get(field))}
-        update |= {param: was.get(field) or "" for field, param, _ in VALUES if (was.get(field) or "") != (cur.get(field) or "")}
+        update = update_to(undo_data.get("settings") or {}, now.get("settings") or {})
         if update:
             client.update_trail(Name=target.resource_arn, **update)
             actions.append(f"cloudtrail:UpdateTrail {target.resource_id}: {', '.join(sorted(update))} as before")

@@ -172,6 +172,8 @@ class ConfigRecorderRestore(Remediation):
     defaults = {"fallback": None}
     memory: LastKnownGood | None = None
     sweep_scope = "region"
+    # Snapback's memory, not the recorder: a first action with no baseline records one (not drift).
+    volatile_state = ("last_known_good", "last_known_good_source")
 
     def configure(self, runtime: Any) -> None:
         super().configure(runtime)

@@ -141,6 +141,8 @@ class GuardDutyTampering(PageAlways, Remediation):
     call_budget = 20
     defaults = {"recreate_detector": True}
     sweep_scope = "region"
+    # Snapback's memory, not the detector: a first action with no baseline records one (not drift).
+    volatile_state = ("last_known_good",)
 
     # -- resolve ---------------------------------------------------------------------------------
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:

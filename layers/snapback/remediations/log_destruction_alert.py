@@ -108,6 +108,8 @@ class LogDestructionAlert(PageAlways, Remediation):
     call_budget = 18
     defaults = {"security_log_groups": DEFAULT_GROUPS, "min_retention_days": 365}
     sweep_scope = "region"
+    # Snapback's memory, not the log group: an undo re-baselines the last known good by design.
+    volatile_state = ("last_known_good", "restore_to")
 
     def _security(self, group: str) -> bool:
         return any(fnmatch.fnmatchcase(group, str(p)) for p in self.options.get("security_log_groups") or DEFAULT_GROUPS)
@@ -127,7 +129,9 @@ class LogDestructionAlert(PageAlways, Remediation):
                 raise NotApplicable(f"log group {group} is not a security log group (security_log_groups)")
             facts.update(kind="group", group=group)
             if call.event_name == "DeleteLogGroup":
-                facts.update(summary=f"security log group {group} deleted", critical=True)
+                # Paged whoever finishes: a retry that finds the group recreated by a killed try pages it too.
+                summary = f"security log group {group} deleted"
+                facts.update(summary=summary, critical=True, page=f"{summary}: the deleted events are gone for good")
             else:
                 facts["summary"] = f"retention of security log group {group} set to {call.request.get('retentionInDays')} days"
             return Target(
@@ -204,19 +208,24 @@ class LogDestructionAlert(PageAlways, Remediation):
                     yield target
 
     # -- inspect ---------------------------------------------------------------------------------
-    def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
-        if target.facts.get("kind") == "alert":
-            return {"kind": "alert"}
-        group = target.facts["group"]
+    @staticmethod
+    def _group(session: MemberSession, group: str) -> dict[str, Any] | None:
         found = [
             g
             for g in session.client("logs").describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
             if g.get("logGroupName") == group
         ]
+        return dict(found[0]) if found else None
+
+    def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
+        if target.facts.get("kind") == "alert":
+            return {"kind": "alert"}
+        group = target.facts["group"]
+        found = self._group(session, group)
         good = self.known_good.recall(target.account, target.region, group) if self.known_good else None
-        if not found:
+        if found is None:
             return {"kind": "group", "exists": False, "last_known_good": good}
-        retention = days(found[0].get("retentionInDays"))
+        retention = days(found.get("retentionInDays"))
         floor = days((good or {}).get("retention")) if good else int(self.options.get("min_retention_days") or 0)
         # Without a baseline only an event's cut is judged against the floor (the sweep trusts first sight).
         cut = retention < floor and (good is not None or not target.facts.get("sweep"))
@@ -224,7 +233,7 @@ class LogDestructionAlert(PageAlways, Remediation):
             "kind": "group",
             "exists": True,
             "retention": retention,
-            "kms": found[0].get("kmsKeyId"),
+            "kms": found.get("kmsKeyId"),
             "last_known_good": good,
         }
         state["restore_to"] = floor if cut else None
@@ -253,18 +262,32 @@ class LogDestructionAlert(PageAlways, Remediation):
         group = target.resource_id
         if not state.get("exists"):
             good = state.get("last_known_good") or {}
-            logs.create_log_group(logGroupName=group, **({"kmsKeyId": good["kms"]} if good.get("kms") else {}))
+            if self._group(session, group) is None:  # (an interrupted earlier try may have recreated it)
+                logs.create_log_group(logGroupName=group, **({"kmsKeyId": good["kms"]} if good.get("kms") else {}))
             retention = days(good.get("retention")) if good else days(self.options.get("min_retention_days"))
             if retention < NEVER:
                 logs.put_retention_policy(logGroupName=group, retentionInDays=retention)
-            target.facts.setdefault(
-                "page", f"{target.facts.get('summary')}: recreated empty; the deleted events are gone for good"
-            )
+            if good and self.known_good is not None:
+                # Restored from the baseline, which stays the baseline: a read of the group between the
+                # two calls (a retry after a kill) saw "never expire", longer, and took it for one.
+                self.known_good.remember(
+                    target.account, target.region, {"retention": good.get("retention"), "kms": good.get("kms")}, key=group
+                )
+            target.facts["page"] = f"{target.facts.get('summary')}: recreated empty; the deleted events are gone for good"
         elif state["restore_to"] >= NEVER:
             logs.delete_retention_policy(logGroupName=group)
         else:
             logs.put_retention_policy(logGroupName=group, retentionInDays=state["restore_to"])
         return self.undo_data_for(target, state) or {}
+
+    def finished(self, target: Target, before: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+        """A recreated group is whole only with its retention: a try killed after CreateLogGroup leaves
+        one that never expires, which counts as longer (compliant) but is not the restored group."""
+        if before.get("kind") != "group" or before.get("exists"):
+            return True
+        good = before.get("last_known_good") or {}
+        want = days(good.get("retention")) if good else days(self.options.get("min_retention_days"))
+        return current.get("retention") == want
 
     def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
         if before.get("kind") != "group":
