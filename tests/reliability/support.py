@@ -134,6 +134,12 @@ def run_case(name: str, org: LocalOrg, case: dict[str, Any]) -> Any:
     `fresh_security_state`): a case never finds what an earlier run of the suite left there.
     Returns the security-account state the case started from (`security_state`), or None."""
     module = importlib.import_module(f"tests.remediations.test_{name}")
+    # Every case is one incident in fresh member accounts, but the remediation-wide breaker scope
+    # (25 actions an hour) lives in the one shared security account: a suite that runs a remediation's
+    # cases at every kill point would open it, as a real burst should. Each case starts it closed.
+    from snapback_ops.demo import TABLE
+
+    org.session(org.security).client("dynamodb").delete_item(TableName=TABLE, Key={"pk": {"S": f"breaker#remediation#{name}"}})
     fresh = getattr(module, "fresh_security_state", None)
     if fresh is not None:
         fresh(org)
