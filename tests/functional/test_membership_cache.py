@@ -24,6 +24,7 @@ from snapback.runtime import OrganizationsDirectory
 from snapback.sweep import Sweeper
 from snapback_ops.demo import ORG_READER_ROLE, REGION, cloudtrail_record, create_table, runtime_for, session_in
 from tests.conftest import ROOT
+from tests.remediations.helpers import eventbridge_event
 
 NOT_A_MEMBER = "999999999999"  # never in the test organization: only a cache can vouch for it
 BLIND_READER = "arn:aws:iam::000000000000:role/no-organization-here"
@@ -86,17 +87,7 @@ def test_a_fresh_cache_carries_a_whole_event_through_the_pipeline(org, table):
     s3 = org.session(a).client("s3")
     s3.create_bucket(Bucket=f"cached-{table}")
     record = cloudtrail_record(a, "s3.amazonaws.com", "DeleteBucketPublicAccessBlock", {"bucketName": f"cached-{table}"})
-    event = {
-        "version": "0",
-        "id": uuid.uuid4().hex,
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.s3",
-        "account": a,
-        "time": record["eventTime"],
-        "region": REGION,
-        "resources": [],
-        "detail": record,
-    }
+    event = eventbridge_event(record)
     (result,) = runtime.process(event, remediations=["s3_block_public_access"])
     assert result.outcome is Outcome.REMEDIATED, result.reason
     assert all(s3.get_public_access_block(Bucket=f"cached-{table}")["PublicAccessBlockConfiguration"].values())

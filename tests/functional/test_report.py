@@ -15,6 +15,7 @@ from snapback.outcomes import Outcome
 from snapback.runtime import Runtime
 from snapback.securityhub import finding_id
 from snapback_ops.demo import REGION, cloudtrail_record, oncall_messages, runtime_for
+from tests.remediations.helpers import eventbridge_event
 
 NAME = "s3_block_public_access"
 
@@ -24,17 +25,7 @@ def open_bucket_event(org: Any) -> tuple[dict[str, Any], str]:
     bucket = f"report-{uuid.uuid4().hex[:8]}"
     org.session(account).client("s3").create_bucket(Bucket=bucket)
     record = cloudtrail_record(account, "s3.amazonaws.com", "DeleteBucketPublicAccessBlock", {"bucketName": bucket})
-    event = {
-        "version": "0",
-        "id": uuid.uuid4().hex,
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.s3",
-        "account": account,
-        "time": record["eventTime"],
-        "region": REGION,
-        "resources": [],
-        "detail": record,
-    }
+    event = eventbridge_event(record)
     return event, bucket
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,21 @@ def envelope(record: dict[str, Any], account: str | None = None) -> Envelope:
         resources=(),
         detail=record,
     )
+
+
+def eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
+    """A CloudTrail record as EventBridge delivers it to a rule target (the raw envelope dict)."""
+    return {
+        "version": "0",
+        "id": uuid.uuid4().hex,
+        "detail-type": CLOUDTRAIL_API,
+        "source": f"aws.{record['eventSource'].split('.')[0]}",
+        "account": record["recipientAccountId"],
+        "time": record["eventTime"],
+        "region": record["awsRegion"],
+        "resources": [],
+        "detail": record,
+    }
 
 
 def case_event(case: dict[str, Any], account: str, **names: str) -> Envelope:
