@@ -172,8 +172,10 @@ class ConfigRecorderRestore(Remediation):
     defaults = {"fallback": None}
     memory: LastKnownGood | None = None
     sweep_scope = "region"
-    # Snapback's memory, not the recorder: a first action with no baseline records one (not drift).
-    volatile_state = ("last_known_good", "last_known_good_source")
+    # Snapback's memory, not the recorder: a first action with no baseline records one (not drift), and
+    # `narrowed` is the recorder measured against that memory (undo makes what it restores the new
+    # baseline, so the same recording group reads "not narrowed" afterwards).
+    volatile_state = ("last_known_good", "last_known_good_source", "narrowed")
 
     def configure(self, runtime: Any) -> None:
         super().configure(runtime)
