@@ -48,8 +48,10 @@ class Remediation(ABC):
     # Security Hub control ids (e.g. "S3.8") whose FAILED findings this remediation fixes; a
     # trigger for them is added automatically and `resolve_finding` names the resource.
     controls: ClassVar[tuple[str, ...]] = ()
-    # AWS calls one event may cost at most, cold (assume role, inspect, act, verify, audit, notify,
-    # finding); 0 = undeclared. tests/perf/test_call_budgets.py holds every remediation to it.
+    # The AWS calls one must-fire event costs, cold, as in Lambda (membership from the cache, assume
+    # role, inspect, act, verify, claim, breaker, audit, notify, finding); 0 = undeclared. Exact, not a
+    # ceiling: tests/perf/test_call_budgets.py fails on one call more AND one call less, so a saving
+    # is declared here and a new call is a decision, never drift.
     call_budget: ClassVar[int] = 0
     # Settings a team may tune in snapback.yaml (`remediations.<name>.options`), with their defaults.
     # `self.options` holds the effective values while an event is handled.

@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from snapback import config as config_module
+from snapback import membership
 from snapback.clients import strip_account_host_prefix
 from snapback.events import CONSOLE_SIGNIN, GUARDDUTY_FINDING
-from snapback.runtime import Runtime
-from snapback_ops.demo import LocalOrg, base_image, cloudtrail_record, runtime_for
+from snapback.runtime import OrganizationsDirectory, Runtime
+from snapback_ops.demo import ORG_READER_ROLE, TABLE, LocalOrg, base_image, cloudtrail_record, runtime_for
 from tests.remediations.helpers import FIXTURES, case_event, envelope, fill, service_event
 
 REGION = "us-east-1"
@@ -529,8 +530,19 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
-def bench_runtime(org: LocalOrg, remediation: str) -> Runtime:
-    """The remediation's runtime as in Lambda, with a breaker that counts but never holds back."""
+def bench_runtime(org: LocalOrg, remediation: str, *, membership_cached: bool = True) -> Runtime:
+    """The remediation's runtime as in Lambda, with a breaker that counts but never holds back.
+
+    As in Lambda, the organization's membership comes from Snapback's table (`snapback.membership`),
+    which the sweep and the membership rule keep written: `membership_cached` writes it first (outside
+    any count), so a cold process reads one item instead of assuming the reader role and listing the
+    accounts; without it the first event pays for the live read and writes the item."""
     runtime = runtime_for(org, remediation)
     runtime.config = dataclasses.replace(runtime.config, breaker=OPEN_BREAKER)
+    reader = f"arn:aws:iam::{org.management}:role/{ORG_READER_ROLE}"
+    runtime.org = OrganizationsDirectory(runtime.clients, reader, table=TABLE)
+    if membership_cached:
+        OrganizationsDirectory(runtime.clients, reader, table=TABLE).refresh()
+    else:
+        runtime.clients.client("dynamodb").delete_item(TableName=TABLE, Key={"pk": {"S": membership.KEY}})
     return runtime

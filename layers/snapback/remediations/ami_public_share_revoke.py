@@ -85,7 +85,7 @@ class AmiPublicShareRevoke(ShareRevoke):
         ),
     )
     permissions = ("ec2:DescribeImageAttribute", "ec2:ModifyImageAttribute")
-    call_budget = 16
+    call_budget = 13
     gone_codes = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
     sweep_scope = "region"
     sweep_permissions = ("ec2:DescribeImages",)

@@ -130,7 +130,7 @@ class CloudTrailRestartLogging(Remediation):
         "cloudtrail:StartLogging",
         "cloudtrail:StopLogging",
     )
-    call_budget = 18
+    call_budget = 17
     sweep_scope = "region"
 
     # -- resolve ---------------------------------------------------------------------------------

@@ -181,7 +181,7 @@ class CloudTrailRestoreTrail(PageAlways, Remediation):
         "iam:PassRole",
     )
     pass_role_to = ("cloudtrail.amazonaws.com",)
-    call_budget = 22
+    call_budget = 21
     defaults = {"trail_buckets": []}
     sweep_scope = "region"
     # Snapback's memory, not the trail: an undo re-baselines the last known good by design.

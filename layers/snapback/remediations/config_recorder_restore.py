@@ -168,7 +168,7 @@ class ConfigRecorderRestore(Remediation):
         "iam:PassRole",
     )
     pass_role_to = ("config.amazonaws.com",)
-    call_budget = 21
+    call_budget = 20
     defaults = {"fallback": None}
     memory: LastKnownGood | None = None
     sweep_scope = "region"

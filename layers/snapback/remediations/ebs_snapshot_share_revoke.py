@@ -76,7 +76,7 @@ class EbsSnapshotShareRevoke(ShareRevoke):
         ),
     )
     permissions = ("ec2:DescribeSnapshotAttribute", "ec2:ModifySnapshotAttribute")
-    call_budget = 16
+    call_budget = 13
     gone_codes = frozenset({"InvalidSnapshot.NotFound"})
     sweep_scope = "region"
     sweep_permissions = ("ec2:DescribeSnapshots",)

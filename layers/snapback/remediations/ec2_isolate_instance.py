@@ -172,7 +172,7 @@ class Ec2IsolateInstance(Remediation):
         "iam:GetRolePolicy",
         "iam:PutRolePolicy",
     )
-    call_budget = 51
+    call_budget = 50
     gone_codes = frozenset({"InvalidInstanceID.NotFound"})
     defaults = {
         "type_prefixes": list(TYPE_PREFIXES),

@@ -238,7 +238,7 @@ class Ec2NaclWorldAdminPorts(Remediation):
         ),
     )
     permissions = ("ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAclEntry", "ec2:DescribeNetworkAcls")
-    call_budget = 16
+    call_budget = 13
     gone_codes = frozenset({"InvalidNetworkAclID.NotFound"})
     defaults = {"admin_ports": DEFAULT_ADMIN_PORTS}
     sweep_scope = "region"

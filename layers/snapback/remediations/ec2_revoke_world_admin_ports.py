@@ -311,7 +311,7 @@ class Ec2RevokeWorldAdminPorts(Remediation):
         "ec2:RevokeSecurityGroupIngress",
     )
     events = ("AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules")
-    call_budget = 16
+    call_budget = 15
     gone_codes = frozenset({"InvalidGroup.NotFound", "InvalidGroupId.NotFound"})
     defaults = {"admin_ports": [22, 3389]}
     sweep_scope = "region"

@@ -138,7 +138,7 @@ class GuardDutyTampering(PageAlways, Remediation):
         "guardduty:UpdateDetector",
         "guardduty:UpdateFilter",
     )
-    call_budget = 20
+    call_budget = 18
     defaults = {"recreate_detector": True}
     sweep_scope = "region"
     # Snapback's memory, not the detector: a first action with no baseline records one (not drift).

@@ -182,7 +182,7 @@ class IamAdminPolicyRevert(Remediation):
             }
         )
     )
-    call_budget = 18
+    call_budget = 15
     gone_codes = frozenset({"NoSuchEntity"})
     defaults = {
         "sensitive_actions": list(DEFAULT_SENSITIVE_ACTIONS),

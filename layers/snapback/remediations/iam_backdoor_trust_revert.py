@@ -99,7 +99,7 @@ class IamBackdoorTrustRevert(Remediation):
         ),
     )
     permissions = ("iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy")
-    call_budget = 14
+    call_budget = 16
     gone_codes = frozenset({"NoSuchEntity"})
     defaults = {"allowed_identity_providers": [IDENTITY_CENTER_PROVIDERS], "quarantine_new_roles": False}
     sweep_scope = "account"

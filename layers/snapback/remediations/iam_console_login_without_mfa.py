@@ -58,7 +58,7 @@ class IamConsoleLoginWithoutMfa(AlertRemediation):
         ),
     )
     permissions = ()
-    call_budget = 7
+    call_budget = 6
     defaults = {"trusted_cidrs": []}
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:

@@ -158,7 +158,7 @@ class IamContainCredentials(Remediation):
         "iam:PutUserPolicy",
         "iam:UpdateAccessKey",
     )
-    call_budget = 17
+    call_budget = 16
     gone_codes = frozenset({"NoSuchEntity"})
     defaults = {"finding_types": [*EXFILTRATION, "*:IAMUser/*"], "min_severity": 4.0}
 

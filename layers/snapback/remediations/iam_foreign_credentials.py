@@ -90,7 +90,7 @@ class IamForeignCredentials(Remediation):
         "iam:ListAccessKeys",
         "iam:UpdateAccessKey",
     )
-    call_budget = 14
+    call_budget = 13
     gone_codes = frozenset({"NoSuchEntity"})
     defaults = {"delete_login_profiles": False}
 

@@ -76,7 +76,7 @@ class KmsEnableKeyRotation(Remediation):
     )
     controls = ("KMS.4",)
     permissions = ("kms:DescribeKey", "kms:DisableKeyRotation", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus")
-    call_budget = 16
+    call_budget = 15
     gone_codes = frozenset({"NotFoundException"})
     defaults = {"rotation_period_days": None}
     sweep_scope = "region"

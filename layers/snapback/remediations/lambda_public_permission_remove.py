@@ -108,7 +108,7 @@ class LambdaPublicPermissionRemove(Remediation):
         ),
     )
     permissions = ("lambda:AddPermission", "lambda:GetPolicy", "lambda:RemovePermission")
-    call_budget = 16
+    call_budget = 13
     sweep_scope = "region"
     sweep_permissions = ("lambda:ListFunctions",)
 

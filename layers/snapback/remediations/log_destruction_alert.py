@@ -105,7 +105,7 @@ class LogDestructionAlert(PageAlways, Remediation):
         "logs:DescribeLogStreams",
         "logs:PutRetentionPolicy",
     )
-    call_budget = 18
+    call_budget = 16
     defaults = {"security_log_groups": DEFAULT_GROUPS, "min_retention_days": 365}
     sweep_scope = "region"
     # Snapback's memory, not the log group: an undo re-baselines the last known good by design.

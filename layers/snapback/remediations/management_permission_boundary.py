@@ -140,7 +140,7 @@ class ManagementPermissionBoundary(Remediation):
         "iam:PutRolePermissionsBoundary",
         "iam:PutUserPermissionsBoundary",
     )
-    call_budget = 14
+    call_budget = 8
     gone_codes = frozenset({"NoSuchEntity"})
     defaults = {"boundary_policy_arn": None, "attach_boundary": False}
     sweep_scope = "account"

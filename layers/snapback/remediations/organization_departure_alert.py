@@ -76,7 +76,7 @@ class OrganizationDepartureAlert(AlertRemediation):
         ),
     )
     permissions = ()
-    call_budget = 7
+    call_budget = 6
 
     def acts_on_failed_call(self, call: CloudTrailCall) -> bool:
         # An attempted departure matters as much as a done one: the failed-call guard is waived for

@@ -92,7 +92,7 @@ class RamExternalShareRevoke(Remediation):
         ),
     )
     permissions = ("ram:AssociateResourceShare", "ram:DisassociateResourceShare", "ram:GetResourceShareAssociations")
-    call_budget = 16
+    call_budget = 9
     gone_codes = frozenset({"UnknownResourceException"})
     sweep_scope = "region"
     sweep_permissions = ("ram:GetResourceShares",)

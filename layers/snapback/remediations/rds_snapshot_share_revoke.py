@@ -77,7 +77,7 @@ class RdsSnapshotShareRevoke(ShareRevoke):
         "rds:ModifyDBClusterSnapshotAttribute",
         "rds:ModifyDBSnapshotAttribute",
     )
-    call_budget = 16
+    call_budget = 13
     gone_codes = frozenset({"DBSnapshotNotFound", "DBSnapshotNotFoundFault", "DBClusterSnapshotNotFoundFault"})
     sweep_scope = "region"
     sweep_permissions = ("rds:DescribeDBClusterSnapshots", "rds:DescribeDBSnapshots")

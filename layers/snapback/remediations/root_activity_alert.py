@@ -99,7 +99,7 @@ class RootActivityAlert(AlertRemediation):
         ),
     )
     permissions = ()
-    call_budget = 7
+    call_budget = 6
     defaults = {"trusted_cidrs": []}
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:

@@ -69,7 +69,7 @@ class S3AccountBlockPublicAccess(PublicAccessBlockRemediation):
     state_key = "account_public_access_block"
     service = "s3control"
     permissions = ("s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock")
-    call_budget = 16
+    call_budget = 13
     sweep_scope = "account"
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:

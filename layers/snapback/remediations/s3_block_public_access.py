@@ -124,7 +124,7 @@ class S3BlockPublicAccess(PublicAccessBlockRemediation):
     state_key = "public_access_block"
     service = "s3"
     permissions = ("s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock")
-    call_budget = 16
+    call_budget = 13
     gone_codes = frozenset({"NoSuchBucket"})
     sweep_scope = "account"
     sweep_permissions = ("s3:GetAccountPublicAccessBlock", "s3:GetBucketLocation", "s3:ListAllMyBuckets")

@@ -191,7 +191,7 @@ class S3KmsExternalGrantAlert(Remediation):
         "s3:GetBucketPolicy",
         "s3:PutBucketPolicy",
     )
-    call_budget = 16
+    call_budget = 12
     gone_codes = frozenset({"NoSuchBucket", "NotFoundException"})
     defaults = {"enforce": False}
     sweep_scope = "region"

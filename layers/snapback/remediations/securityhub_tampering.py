@@ -92,7 +92,7 @@ class SecurityHubTampering(PageAlways, Remediation):
         ),
     )
     permissions = ("securityhub:DescribeHub", "securityhub:DisableSecurityHub", "securityhub:EnableSecurityHub")
-    call_budget = 14
+    call_budget = 13
 
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
         if call is None:

@@ -274,7 +274,7 @@ class WafBlockAttackerIp(Remediation):
     # Actions in the security account itself, on its own IP sets: stacks/waf.py grants them to this
     # remediation's function role, the sweep's and the custom actions' (never to member roles).
     security_permissions = ("wafv2:GetIPSet", "wafv2:ListIPSets", "wafv2:UpdateIPSet")
-    call_budget = 24
+    call_budget = 22
     defaults = {
         "type_prefixes": list(TYPE_PREFIXES),
         "min_severity": MIN_SEVERITY,
