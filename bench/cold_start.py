@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, median, ms, save
+from common import ROOT, lambda_models, median, ms, save
 
 HANDLER = """
 import json, sys, time
@@ -43,6 +43,11 @@ print(json.dumps({{"import": t1 - t0, "first_event": t2 - t1, "outcome": out[0][
 FLOOR = "import boto3; boto3.client('s3', region_name='us-east-1')"
 
 
+def stock(env: dict[str, str]) -> dict[str, str]:
+    """The floor's environment: botocore's own models (AWS_DATA_PATH is a Snapback lever, not the floor's)."""
+    return {k: v for k, v in env.items() if k != "AWS_DATA_PATH"}
+
+
 def wall(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -59,12 +64,14 @@ def main() -> None:
 
     from snapback import member_role
     from snapback_ops.demo import build_org, local_aws, session_in
-    from tests.perf.workloads import OPEN_BREAKER, WORKLOADS
+    from tests.perf.workloads import OPEN_BREAKER, WORKLOADS, write_membership
 
     rows: dict[str, dict[str, object]] = {}
     floors: list[float] = []
     with local_aws() as endpoint, tempfile.TemporaryDirectory() as tmp:
         org = build_org()
+        write_membership(org)  # the sweep keeps it written in a deployment: a cold process reads one item
+        models = lambda_models(Path(tmp))  # AWS_DATA_PATH as in Lambda (the floor keeps botocore's own)
         config_json = dataclasses.replace(org.config, breaker=OPEN_BREAKER).to_json()
         for name, workload in sorted(WORKLOADS.items()):
             if args.only and name not in args.only:
@@ -79,6 +86,7 @@ def main() -> None:
                 "AWS_SECRET_ACCESS_KEY": creds.secret_key,
                 "AWS_SESSION_TOKEN": creds.token,
                 "PYTHONPATH": str(ROOT / "layers"),
+                "AWS_DATA_PATH": models,
                 "SNAPBACK_CONFIG": config_json,
                 "SNAPBACK_REMEDIATION": name,
                 "SNAPBACK_ORG_READER_ROLE_ARN": f"arn:aws:iam::{org.management}:role/snapback-org-reader",
@@ -87,7 +95,7 @@ def main() -> None:
             for i in range(args.runs + 1):  # run 0 counts the calls (the hooks cost time) and is not timed
                 event = Path(tmp) / f"{name}-{i}.json"
                 event.write_text(json.dumps(workload.prepare(org, i)))
-                own_floors.append(wall([sys.executable, "-c", FLOOR], env)[0])
+                own_floors.append(wall([sys.executable, "-c", FLOOR], stock(env))[0])
                 code = HANDLER.format(
                     functions=str(ROOT / "functions" / "remediate"), event=str(event), count=i == 0, root=str(ROOT)
                 )

@@ -40,6 +40,16 @@ def save(name: str, data: dict[str, Any]) -> Path:
     return path
 
 
+def lambda_models(tmp: Path) -> str:
+    """The layer's trimmed service models (stacks/service_models.py), written as synth writes them:
+    the value every function's AWS_DATA_PATH has in Lambda, so a bench process loads what Lambda does."""
+    from stacks import service_models
+
+    out = tmp / service_models.FOLDER
+    service_models.write_models(out, service_models.registry_services())
+    return str(out)
+
+
 def load(name: str) -> dict[str, Any] | None:
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None

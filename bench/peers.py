@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cold_start import FLOOR, HANDLER
-from common import ROOT, median, ms, save
+from cold_start import FLOOR, HANDLER, stock
+from common import ROOT, lambda_models, median, ms, save
 
 PEERS_PYTHON = ROOT / "bench" / ".venv-peers" / "bin" / "python"
 CUSTODIAN = """
 import json, logging, os, sys, time
 t0 = time.perf_counter()
-logging.disable(logging.CRITICAL) if not os.environ.get("PEER_DEBUG") else None
+logging.disable(logging.CRITICAL) if not os.environ.get("PEER_DEBUG") else logging.basicConfig(level=logging.INFO)
 from c7n import handler
 handler.C7N_DEBUG_EVENT = False
 out = handler.dispatch_event(json.load(open({event!r})), None)
@@ -47,6 +47,8 @@ def wall(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
+    if os.environ.get("PEER_DEBUG"):
+        print(done.stderr[-6000:], done.stdout[-3000:], file=sys.stderr)
     return time.perf_counter() - start, done.stdout
 
 
@@ -135,9 +137,11 @@ ISOLATION_GROUP = "sg-placeholder"  # replaced per run with the VPC's isolation 
 
 def isolate_done(session: Any, event: dict[str, Any]) -> bool:
     instance = event["detail"]["resource"]["instanceDetails"]["instanceId"]
-    reservations = session.client("ec2").describe_instances(InstanceIds=[instance])["Reservations"]
-    groups = {g["GroupId"] for r in reservations for i in r["Instances"] for g in i.get("SecurityGroups", [])}
-    return groups == {ISOLATION_GROUP}
+    # Every network interface (the instance-level list is the primary interface's, and moto does not
+    # update it when an interface's groups change): isolated only if each carries the group alone.
+    enis = session.client("ec2").describe_network_interfaces(Filters=[{"Name": "attachment.instance-id", "Values": [instance]}])
+    groups = [{g["GroupId"] for g in eni["Groups"]} for eni in enis["NetworkInterfaces"]]
+    return bool(groups) and all(g == {ISOLATION_GROUP} for g in groups)
 
 
 PEERS = {
@@ -162,7 +166,7 @@ def main() -> None:
 
     from snapback import member_role
     from snapback_ops.demo import build_org, local_aws, session_in
-    from tests.perf.workloads import OPEN_BREAKER, WORKLOADS, member_session
+    from tests.perf.workloads import OPEN_BREAKER, WORKLOADS, member_session, write_membership
 
     version = subprocess.run(
         [str(PEERS_PYTHON), "-c", "import c7n.version, botocore; print(c7n.version.version, botocore.__version__)"],
@@ -173,6 +177,8 @@ def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     with local_aws() as endpoint, tempfile.TemporaryDirectory() as tmp:
         org = build_org()
+        write_membership(org)  # the sweep keeps it written in a deployment: a cold process reads one item
+        models = lambda_models(Path(tmp))  # AWS_DATA_PATH as in Lambda (the floor keeps botocore's own)
         config_json = dataclasses.replace(org.config, breaker=OPEN_BREAKER).to_json()
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNAPBACK_", "PYTHON"))}
         for name, peer in sorted(PEERS.items()):
@@ -189,6 +195,7 @@ def main() -> None:
                 "AWS_SECRET_ACCESS_KEY": creds.secret_key,
                 "AWS_SESSION_TOKEN": creds.token,
                 "PYTHONPATH": str(ROOT / "layers"),
+                "AWS_DATA_PATH": models,
                 "SNAPBACK_CONFIG": config_json,
                 "SNAPBACK_REMEDIATION": name,
                 "SNAPBACK_ORG_READER_ROLE_ARN": f"arn:aws:iam::{org.management}:role/snapback-org-reader",
@@ -239,7 +246,7 @@ def main() -> None:
                 else:
                     peer_times.append(started)
                 done.append(peer.done(session, prepared))
-                floors.append(wall([sys.executable, "-c", FLOOR], snap_env)[0])
+                floors.append(wall([sys.executable, "-c", FLOOR], stock(snap_env))[0])
             rows[name] = {
                 "runs": args.runs,
                 "snapback_ms": ms(median(snap)),

@@ -539,10 +539,19 @@ def bench_runtime(org: LocalOrg, remediation: str, *, membership_cached: bool = 
     accounts; without it the first event pays for the live read and writes the item."""
     runtime = runtime_for(org, remediation)
     runtime.config = dataclasses.replace(runtime.config, breaker=OPEN_BREAKER)
-    reader = f"arn:aws:iam::{org.management}:role/{ORG_READER_ROLE}"
-    runtime.org = OrganizationsDirectory(runtime.clients, reader, table=TABLE)
+    runtime.org = OrganizationsDirectory(runtime.clients, reader_arn(org), table=TABLE)
     if membership_cached:
-        OrganizationsDirectory(runtime.clients, reader, table=TABLE).refresh()
+        write_membership(org, runtime)
     else:
         runtime.clients.client("dynamodb").delete_item(TableName=TABLE, Key={"pk": {"S": membership.KEY}})
     return runtime
+
+
+def reader_arn(org: LocalOrg) -> str:
+    return f"arn:aws:iam::{org.management}:role/{ORG_READER_ROLE}"
+
+
+def write_membership(org: LocalOrg, runtime: Runtime | None = None) -> None:
+    """Write the organization's membership item as the sweep does (a live read, outside any count)."""
+    clients = (runtime or runtime_for(org, "root_activity_alert")).clients
+    OrganizationsDirectory(clients, reader_arn(org), table=TABLE).refresh()
