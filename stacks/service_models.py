@@ -24,6 +24,10 @@ RUNTIME_SERVICES = frozenset({"sts", "dynamodb", "sns", "sqs", "securityhub", "o
 # IAM action prefixes whose botocore client names differ, or that need more than one client.
 PREFIX_SERVICES = {"s3": ("s3", "s3control"), "states": ("stepfunctions",)}
 DOC_KEYS = frozenset({"documentation", "documentationUrl"})
+# Kept whole: botocore indexes `documentation` in these (`ServiceModel.client_context_parameters`
+# reads `param["documentation"]` while resolving every S3 and S3 Control endpoint: trimmed, each call
+# raised KeyError). tests/unit/test_service_models.py walks every model botocore builds from them.
+KEEP_WHOLE = frozenset({"clientContextParams"})
 FOLDER = "snapback-models"
 
 
@@ -40,7 +44,7 @@ def services_for(actions: Iterable[str], available: Iterable[str]) -> set[str]:
 def trim(node: Any) -> Any:
     """The model without documentation: every other key (shapes, members, traits) is kept as it is."""
     if isinstance(node, dict):
-        return {k: trim(v) for k, v in node.items() if k not in DOC_KEYS}
+        return {k: v if k in KEEP_WHOLE else trim(v) for k, v in node.items() if k not in DOC_KEYS}
     if isinstance(node, list):
         return [trim(v) for v in node]
     return node

@@ -1,7 +1,7 @@
 """AWS clients: one botocore config, created lazily, cached per (account, service, Region).
 
 Nothing is created at import. `AWS_ENDPOINT_URL` (moto, or real AWS when unset) is honoured by
-boto3 itself and passed through explicitly so that assumed-role sessions use it too.
+botocore itself and passed through explicitly so that assumed-role sessions use it too.
 Member-account work goes through `MemberSession`, which assumes the pinned remediator role with
 `SourceIdentity` so that every change in a member account is attributable in its CloudTrail.
 """
@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -109,6 +108,26 @@ def _session_policy(remediation: str) -> str:
     return policy
 
 
+class BotocoreSession:
+    """Clients straight from a botocore session, shaped like `boto3.Session.client`.
+
+    Hand-written on purpose (cold start): importing boto3 also imports s3transfer, and with it
+    multiprocessing, concurrent.futures and S3 transfer managers, about a third of `import boto3`'s
+    time, for S3 transfer methods and resources no Snapback code calls. boto3's clients ARE botocore
+    clients (boto3 only adds those S3 transfer methods), so the calls, retries, config, endpoints and
+    AWS_DATA_PATH models are the same; bench/cold_start.py measures the difference."""
+
+    def __init__(self, session: Any = None) -> None:
+        if session is None:
+            import botocore.session
+
+            session = botocore.session.get_session()
+        self._session = session
+
+    def client(self, service_name: str, region_name: str | None = None, **kwargs: Any) -> Any:
+        return self._session.create_client(service_name, region_name=region_name, **kwargs)
+
+
 @dataclass
 class _Credentials:
     values: dict[str, str]
@@ -122,7 +141,7 @@ class Clients:
     region: str
     member_role_name: str = "snapback-remediator"
     partition: str = "aws"
-    session: Any = None  # a boto3 Session; default: the environment's credentials
+    session: Any = None  # anything with boto3.Session's `client`; default: a BotocoreSession (the environment's credentials)
     _clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     _creds: dict[tuple[str, str], _Credentials] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -133,7 +152,7 @@ class Clients:
 
     def _boto_session(self) -> Any:
         if self.session is None:
-            self.session = boto3.session.Session()
+            self.session = BotocoreSession()
         return self.session
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -60,6 +60,58 @@ with mock_aws():
     assert result == {"first": str(tmp_path), "docs": False, "ok": True}
 
 
+def test_every_shipped_model_builds_every_operation_and_resolves_endpoints(tmp_path: Path) -> None:
+    """Every service the layer ships, loaded from its trimmed model as Lambda loads it: botocore builds
+    each operation's input and output shapes, its client context parameters and waiters-free endpoint
+    resolution (what an S3 call does first), and S3 / S3 Control calls work against moto. A key
+    botocore indexes that the trim removed fails here, not in a deployed function."""
+    services = sorted(registry_services())
+    write_models(tmp_path, services)
+    code = """
+import json, os, sys
+from moto import mock_aws
+import botocore.session
+os.environ.update(AWS_ACCESS_KEY_ID="a", AWS_SECRET_ACCESS_KEY="b", AWS_DEFAULT_REGION="us-east-1")
+seen = {}
+def walk(shape, depth=0):
+    if shape is None or depth > 12:
+        return
+    for child in getattr(shape, "members", {}).values():
+        walk(child, depth + 1)
+    for attr in ("member", "key", "value"):
+        walk(getattr(shape, attr, None), depth + 1)
+with mock_aws():
+    session = botocore.session.get_session()
+    loader = session.get_component("data_loader")
+    for name in json.loads(sys.argv[1]):
+        client = session.create_client(name, region_name="us-east-1")
+        model = client.meta.service_model
+        assert loader.load_data_with_path(f"{name}/{model.api_version}/service-2")[1].startswith(sys.argv[2]), name
+        [p.name for p in model.client_context_parameters]
+        for op in model.operation_names:
+            operation = model.operation_model(op)
+            walk(operation.input_shape)
+            walk(operation.output_shape)
+        seen[name] = len(model.operation_names)
+    s3 = session.create_client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="trimmed-models")
+    s3.put_public_access_block(Bucket="trimmed-models", PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+    block = s3.get_public_access_block(Bucket="trimmed-models")["PublicAccessBlockConfiguration"]
+    control = session.create_client("s3control", region_name="us-east-1")
+    control.put_public_access_block(AccountId="123456789012", PublicAccessBlockConfiguration={"BlockPublicPolicy": True})
+    account = control.get_public_access_block(AccountId="123456789012")["PublicAccessBlockConfiguration"]
+print(json.dumps({"seen": seen, "s3": block["BlockPublicAcls"], "s3control": account["BlockPublicPolicy"]}))
+"""
+    env = {"PATH": "/usr/bin:/bin", "AWS_DATA_PATH": str(tmp_path), "PYTHONPATH": str(ROOT / "layers")}
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(services), str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert set(result["seen"]) == set(services) and all(result["seen"].values())
+    assert result["s3"] is True and result["s3control"] is True
+
+
 def test_trimmed_models_are_much_smaller(tmp_path: Path) -> None:
     [path] = write_models(tmp_path, ["ec2"])
     from botocore.loaders import Loader
