@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -48,18 +49,26 @@ def stock(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k != "AWS_DATA_PATH"}
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of each child, in the order run: load moves it far less than wall
+
+
 def wall(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
-    return time.perf_counter() - start, done.stdout
+    return elapsed, done.stdout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--profile", metavar="DIR", help="also write a cProfile of each function's last process to DIR")
     args = parser.parse_args()
 
     from snapback import member_role
@@ -92,14 +101,24 @@ def main() -> None:
                 "SNAPBACK_ORG_READER_ROLE_ARN": f"arn:aws:iam::{org.management}:role/snapback-org-reader",
             }
             totals, imports, firsts, outcomes, counts, own_floors = [], [], [], set(), set(), []
+            cpus: list[float] = []
+            floor_cpus: list[float] = []
             for i in range(args.runs + 1):  # run 0 counts the calls (the hooks cost time) and is not timed
                 event = Path(tmp) / f"{name}-{i}.json"
                 event.write_text(json.dumps(workload.prepare(org, i)))
                 own_floors.append(wall([sys.executable, "-c", FLOOR], stock(env))[0])
+                floor_cpu = CPU[-1]
                 code = HANDLER.format(
                     functions=str(ROOT / "functions" / "remediate"), event=str(event), count=i == 0, root=str(ROOT)
                 )
-                total, out = wall([sys.executable, "-c", code], env)
+                if args.profile and i == args.runs:  # cProfile runs a script, not -c
+                    script = Path(tmp) / f"{name}-profiled.py"
+                    script.write_text(code)
+                    cmd = [sys.executable, "-m", "cProfile", "-o", f"{args.profile}/{name}.prof", str(script)]
+                else:
+                    cmd = [sys.executable, "-c", code]
+                total, out = wall(cmd, env)
+                cpu, cpu_floor = (CPU[-1], floor_cpu) if i else (None, None)
                 line = json.loads(out.strip().splitlines()[-1])
                 outcomes.add(line["outcome"])
                 if i == 0:
@@ -107,6 +126,8 @@ def main() -> None:
                     continue
                 totals.append(total)
                 floors.append(own_floors[-1])
+                cpus.append(cpu)
+                floor_cpus.append(cpu_floor)
                 imports.append(line["import"])
                 firsts.append(line["first_event"])
             rows[name] = {
@@ -119,6 +140,10 @@ def main() -> None:
                 # against the floor samples interleaved with this function's own runs (same load)
                 "floor_ms": ms(median(own_floors[1:])),
                 "ratio": round(median(totals) / median(own_floors[1:]), 2),
+                # CPU time of the same processes: what load changes least (waiting on moto is not in it)
+                "cpu_ms": ms(median(cpus)),
+                "floor_cpu_ms": ms(median(floor_cpus)),
+                "cpu_ratio": round(median(cpus) / median(floor_cpus), 2),
             }
             print(
                 f"{name:<32} {'/'.join(sorted(outcomes)):<11} process {ms(median(totals)):6.0f} ms "
@@ -128,7 +153,10 @@ def main() -> None:
     floor = median(floors)
     print(f"floor (import boto3 + one client), median of {len(floors)}: {ms(floor):.0f} ms")
     for name, row in rows.items():
-        print(f"  {name:<32} ratio {row['ratio']:.2f} to its interleaved floor {row['floor_ms']:.0f} ms (budget 1.3)")
+        print(
+            f"  {name:<32} ratio {row['ratio']:.2f} to its interleaved floor {row['floor_ms']:.0f} ms; "
+            f"CPU {row['cpu_ms']:.0f} ms, {row['cpu_ratio']:.2f} x the floor's {row['floor_cpu_ms']:.0f} ms"
+        )
     save("cold_start", {"runs": args.runs, "floor_ms": ms(floor), "floor_samples": len(floors), "functions": rows})
 
 

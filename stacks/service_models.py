@@ -29,6 +29,14 @@ DOC_KEYS = frozenset({"documentation", "documentationUrl"})
 # raised KeyError). tests/unit/test_service_models.py walks every model botocore builds from them.
 KEEP_WHOLE = frozenset({"clientContextParams"})
 FOLDER = "snapback-models"
+# Members pruned from a structure Snapback only ever sends one member of, with every shape that
+# becomes unreachable: Security Hub's `ResourceDetails` holds ~200 resource-detail structures (most of
+# the model: it took 176 ms of a cold start to parse trimmed, more than any other model) and a
+# Snapback finding sends `Details.Other` alone (snapback.securityhub.build_finding). Outputs that name
+# the pruned members still parse (botocore skips response keys its model lacks); a finding sending a
+# pruned member would be refused by botocore's validation, which tests/unit/test_service_models.py
+# checks for every remediation's finding.
+PRUNE: dict[str, dict[str, tuple[str, ...]]] = {"securityhub": {"ResourceDetails": ("Other",)}}
 
 
 def services_for(actions: Iterable[str], available: Iterable[str]) -> set[str]:
@@ -50,6 +58,30 @@ def trim(node: Any) -> Any:
     return node
 
 
+def prune(model: dict[str, Any], keep: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """`model` with only the `keep`-named members of those structures, and without the shapes no
+    operation reaches any more."""
+    shapes = {name: dict(shape) for name, shape in model["shapes"].items()}
+    for name, members in keep.items():
+        shapes[name]["members"] = {m: v for m, v in shapes[name]["members"].items() if m in members}
+    reached: set[str] = set()
+    todo = [
+        ref["shape"]
+        for op in model["operations"].values()
+        for ref in (op.get("input"), op.get("output"), *op.get("errors", []))
+        if ref
+    ]
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        shape = shapes[name]
+        refs = [*shape.get("members", {}).values(), *(shape[k] for k in ("member", "key", "value") if k in shape)]
+        todo.extend(ref["shape"] for ref in refs)
+    return {**model, "shapes": {name: shape for name, shape in shapes.items() if name in reached}}
+
+
 def write_models(out_dir: Path, services: Iterable[str]) -> list[Path]:
     """Write `<out_dir>/<service>/<api version>/service-2.json` (trimmed) for each service."""
     from botocore.loaders import Loader
@@ -59,6 +91,8 @@ def write_models(out_dir: Path, services: Iterable[str]) -> list[Path]:
     for service in sorted(set(services)):
         version = loader.determine_latest_version(service, "service-2")
         model = loader.load_service_model(service, "service-2", version)
+        if service in PRUNE:
+            model = prune(model, PRUNE[service])
         target = out_dir / service / version / "service-2.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(trim(model), separators=(",", ":")))

@@ -38,10 +38,22 @@ def result_for(remediation, outcome) -> Result:
     )
 
 
-@pytest.fixture(scope="module")
-def shape():
-    client = boto3.client("securityhub", region_name="us-east-1")
-    return client.meta.service_model.operation_model("BatchImportFindings").input_shape
+@pytest.fixture(scope="module", params=["botocore", "layer"])
+def shape(request):
+    """Security Hub's model as botocore ships it, and as the layer ships it (trimmed, `ResourceDetails`
+    pruned to `Other`: stacks/service_models.py): a finding member the layer pruned would be refused
+    in Lambda by botocore's validation before any call."""
+    if request.param == "botocore":
+        client = boto3.client("securityhub", region_name="us-east-1")
+        return client.meta.service_model.operation_model("BatchImportFindings").input_shape
+    from botocore.loaders import Loader
+    from botocore.model import ServiceModel
+
+    from stacks.service_models import PRUNE, prune, trim
+
+    shipped = trim(prune(Loader().load_service_model("securityhub", "service-2"), PRUNE["securityhub"]))
+    assert set(shipped["shapes"]["ResourceDetails"]["members"]) == {"Other"}
+    return ServiceModel(shipped, "securityhub").operation_model("BatchImportFindings").input_shape
 
 
 @pytest.mark.parametrize("remediation", registry.all_remediations(), ids=lambda r: r.name)
