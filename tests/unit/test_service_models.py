@@ -28,7 +28,7 @@ def test_services_cover_every_declared_permission_and_the_runtime() -> None:
 
 
 def test_trim_drops_documentation_only(tmp_path: Path) -> None:
-    [path] = write_models(tmp_path, ["sts"])
+    path = write_models(tmp_path, ["sts"])[0]
     trimmed = json.loads(path.read_text())
     assert not _has_docs(trimmed)
     from botocore.loaders import Loader
@@ -112,8 +112,56 @@ print(json.dumps({"seen": seen, "s3": block["BlockPublicAcls"], "s3control": acc
     assert result["s3"] is True and result["s3control"] is True
 
 
+ENDPOINTS = """
+import json, sys
+import botocore.session
+services, data_path = json.loads(sys.argv[1]), sys.argv[2]
+regions = ["us-east-1", "eu-west-1", "ap-southeast-3", "us-gov-west-1", "cn-north-1", "us-iso-east-1"]
+def resolved(session, service, region):
+    client = session.create_client(service, region_name=region, aws_access_key_id="a", aws_secret_access_key="b")
+    signer = client._request_signer
+    out = [client.meta.endpoint_url, client.meta.partition, signer._region_name, signer._signing_name]
+    op = client.meta.service_model.operation_model(client.meta.service_model.operation_names[0])
+    try:
+        endpoint = client._ruleset_resolver.construct_endpoint(operation_model=op, call_args={}, request_context={})
+        out.append(endpoint.url)
+    except Exception as err:
+        out.append(type(err).__name__)
+    return out
+stock = botocore.session.get_session()
+shipped = botocore.session.get_session()
+shipped.set_config_variable("data_path", data_path)
+assert shipped.get_component("data_loader").load_data_with_path("endpoints")[1].startswith(data_path)
+diff = {}
+for service in services:
+    for region in regions:
+        a, b = resolved(stock, service, region), resolved(shipped, service, region)
+        if a != b:
+            diff[f"{service}/{region}"] = [a, b]
+print(json.dumps({"compared": len(services) * len(regions), "diff": diff}))
+"""
+
+
+def test_the_shipped_endpoints_resolve_every_service_as_botocores_own(tmp_path: Path) -> None:
+    """The layer's endpoints.json keeps only the shipped services' entries: every such client, in
+    every partition, gets the endpoint URL, partition, signing region and name, and rule-set endpoint
+    it gets from botocore's whole file."""
+    services = sorted(registry_services())
+    write_models(tmp_path, services)
+    shipped = json.loads((tmp_path / "endpoints.json").read_text())
+    assert len((tmp_path / "endpoints.json").read_bytes()) < 200_000
+    assert len(shipped["partitions"]) > 5 and all(p["regions"] for p in shipped["partitions"])
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "layers")}
+    done = subprocess.run(
+        [sys.executable, "-c", ENDPOINTS, json.dumps(services), str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["compared"] == len(services) * 6 and result["diff"] == {}, result["diff"]
+
+
 def test_trimmed_models_are_much_smaller(tmp_path: Path) -> None:
-    [path] = write_models(tmp_path, ["ec2"])
+    path = write_models(tmp_path, ["ec2"])[0]
     from botocore.loaders import Loader
 
     loader = Loader()
