@@ -349,6 +349,7 @@ def test_every_function_reads_the_trimmed_service_models_shipped_in_the_layer(ou
     assert layers, "the runtime library layer asset is missing"
     shipped = {p.parent.parent.name for p in (layers[0] / FOLDER).glob("*/*/service-2.json")}
     assert shipped == registry_services()
+    assert (layers[0] / FOLDER / "endpoints.json").is_file()  # the services' endpoint entries (botocore reads it first)
 
 
 def with_pseudo(value: Any) -> Any:
