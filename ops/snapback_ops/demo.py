@@ -75,17 +75,10 @@ def local_aws() -> Iterator[str]:
     """A moto server on a free loopback port, with the environment pointing at it; always stopped."""
     import logging
 
-    quiet_moto()
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
     saved = {
         k: os.environ.get(k)
         for k in (
+            "MOTO_EC2_LOAD_DEFAULT_AMIS",
             "AWS_ENDPOINT_URL",
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
@@ -94,6 +87,14 @@ def local_aws() -> Iterator[str]:
             "AWS_PROFILE",
         )
     }
+    quiet_moto()
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(
         {
