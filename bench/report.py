@@ -15,7 +15,11 @@ import cost
 from common import ROOT, load, save
 
 PAGE = ROOT / "docs" / "BENCHMARKS.md"
-OWN_BUDGET_MS, COLD_BUDGET = 5.0, 1.3
+OWN_BUDGET_MS = 5.0
+# Issue 16's goals, as ratios measured in one run: a light remediation's cold process within 1.4x the
+# floor; against Cloud Custodian's cold process on the same event, 0.5x (EC2 isolation: 0.8x).
+COLD_BUDGET, PEER_GOAL, HEAVY_PEER_GOAL = 1.4, 0.5, 0.8
+HEAVY = frozenset({"ec2_isolate_instance"})
 
 
 def machine() -> str:
@@ -144,14 +148,17 @@ def main() -> None:
                 "/".join(map(str, r["first_event_calls"])),
                 r["floor_ms"],
                 r["ratio"],
-                "yes" if r["ratio"] <= COLD_BUDGET else "**no**",
+                r.get("cpu_ms", "-"),
+                r.get("cpu_ratio", "-"),
+                "(heavy)" if n in HEAVY else ("yes" if r["ratio"] <= COLD_BUDGET else "**no**"),
             ]
             for n, r in cold["functions"].items()
         ]
         out += table(
-            ["function", "process ms", "import ms", "first event ms", "AWS calls", "floor ms", "× floor", f"≤ {COLD_BUDGET}×"],
+            ["function", "process ms", "import ms", "first event ms", "AWS calls", "floor ms", "× floor", "CPU ms",
+             "CPU × floor CPU", f"light ≤ {COLD_BUDGET}×"],
             rows,
-        )
+        )  # fmt: skip
         out += ["", COLD_NOTE, ""]
     peers = load("peers")
     if peers:
@@ -173,12 +180,18 @@ def main() -> None:
                 r["ratio_to_floor"],
                 r["custodian_changed_the_resource"],
                 "; ".join(r["custodian_errors"]) or "-",
+                f"≤ {HEAVY_PEER_GOAL if n in HEAVY else PEER_GOAL}×",
+                "-"
+                if r["ratio_to_custodian"] is None
+                else ("yes" if r["ratio_to_custodian"] <= (HEAVY_PEER_GOAL if n in HEAVY else PEER_GOAL) else "**no**"),
             ]
             for n, r in sorted(peers["scenarios"].items())
         ]
         out += table(
-            ["scenario", "Snapback ms", "Custodian ms", "x Custodian", "x floor", "Custodian changed", "Custodian error"], rows
-        )
+            ["scenario", "Snapback ms", "Custodian ms", "x Custodian", "x floor", "Custodian changed", "Custodian error", "goal",
+             "met"],
+            rows,
+        )  # fmt: skip
         out.append("")
     if warm:
         out += [
