@@ -303,23 +303,22 @@ def main() -> None:
     print(f"wrote {PAGE.relative_to(ROOT)}")
 
 
-COLD_NOTE = """**The 1.3× budget does not hold, and cannot against any endpoint.** The floor is one process that
-imports boto3 and builds one client. A handler's first event also builds the clients it needs (STS,
-Organizations, the member service, DynamoDB, SNS, Security Hub: about 20-70 ms each, mostly parsing the
-service model JSON; Security Hub's is the largest) and makes 7-50 AWS calls, each a real round trip.
-The handler's import (boto3 included) stays under the floor; the
-excess is the first event. What was cut: the organization
-reader used a second boto3 session, which loaded botocore's endpoint and partition data a second time
-(about 90-100 ms; `Clients.client_as` now shares the one session); no X-Ray SDK, pydantic or Powertools
-parser on the path; no client is created at import. Remaining levers, not taken: trimmed service models
-in the layer, and skipping the organization lookup (3 calls) on the cold path."""
+COLD_NOTE = """The floor is a stock process: `import boto3` and one client from botocore's own models. A Snapback
+cold process imports the runtime and handles a whole event: it builds the clients it needs (STS, DynamoDB,
+the member service, SNS, Security Hub) and makes every call of the event, each a round trip. What keeps
+it near the floor (issue 16): the runtime's clients come from a botocore session, not boto3 (no
+s3transfer, multiprocessing or S3 transfer managers imported); the layer ships trimmed service models
+(no documentation; Security Hub's ~200 resource-detail shapes pruned to `Other`, the one a finding sends)
+and an endpoints.json holding only its services, read first through AWS_DATA_PATH as in Lambda (this
+bench sets it as the stacks do); cyclic garbage collection waits until the first event is over (the
+models' objects are then frozen out of later collections); the organization's membership is one cached
+item instead of AssumeRole + ListAccounts; the Security Hub import and the SNS publish overlap. CPU time
+(user + system of the child) is shown beside wall time: load on the machine moves it least."""
 
 WARM_NOTE = """Own time grows with the number of AWS calls (about 0.1-0.15 ms per call: the botocore work outside
 the hook window, such as building the `ClientError`, and the in-process moto server thread finishing
-each response while holding the GIL), so the 5 ms budget holds for every remediation except
-`ec2_isolate_instance`, whose 44 warm calls put it just above. Its Snapback code itself is not the
-cost (cProfile of its warm events: no Snapback function above 0.2 ms per event); fewer calls are the
-lever (see section 3: seven DescribeSecurityGroups per event)."""
+each response while holding the GIL), so the remediations with the most calls are the ones nearest the
+budget; fewer calls are the lever there, not Snapback's own code (section 3)."""
 
 CALLS_NOTE = """What every path pays besides the remediation's own member calls (inspect, act, verify), and why
 none can go: one `dynamodb:GetItem` for the organization's membership (an account Snapback has not
