@@ -77,7 +77,7 @@ class OrganizationsDirectory:
     _members: frozenset[str] = frozenset()
     _loaded_at: float = 0.0  # monotonic: when _members was last read (cache or live)
     _live_at: float = 0.0  # monotonic: when Organizations itself was last read
-    _ous: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _ous: dict[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)  # account -> (monotonic read, chain)
 
     def _client(self) -> Any:
         if not self.reader_role_arn:
@@ -126,8 +126,10 @@ class OrganizationsDirectory:
         return set(self._members)
 
     def ous_of(self, account: str) -> tuple[str, ...]:
-        """The OUs above `account`, nearest first, ending with the root id (cached per account)."""
-        if account not in self._ous:
+        """The OUs above `account`, nearest first, ending with the root id (cached per account for
+        `max_age`, as the membership: an account moved out of an exempt OU stops being exempt within it)."""
+        cached = self._ous.get(account)
+        if cached is None or time.monotonic() - cached[0] > self.max_age:
             chain: list[str] = []
             child = account
             try:
@@ -142,8 +144,8 @@ class OrganizationsDirectory:
                     child = parents[0]["Id"]
             except (ClientError, BotoCoreError) as err:
                 raise classify(err) from err
-            self._ous[account] = tuple(chain)
-        return self._ous[account]
+            self._ous[account] = (time.monotonic(), tuple(chain))
+        return self._ous[account][1]
 
     def contains(self, account: str) -> bool:
         if account in self.accounts():

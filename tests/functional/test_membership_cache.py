@@ -217,3 +217,20 @@ def test_a_slow_read_never_replaces_a_later_one(org, table):
 def test_an_unreadable_cache_falls_back_to_a_live_read(org):
     cold = directory(org, "no-such-table")
     assert cold.contains(org.members["member-a"]) and cold.accounts() == everyone(org)
+
+
+def test_an_account_moved_to_another_ou_is_seen_there_once_the_cached_chain_is_older_than_max_age(org):
+    """OU chains decide OU-scoped exemptions and targets: a process that read an account under an
+    exempt OU must not believe it there forever after the account moved out."""
+    a = org.members["member-a"]
+    orgs = org.session(org.management).client("organizations")
+    root = orgs.list_roots()["Roots"][0]["Id"]
+    warm = directory(org, None)
+    assert warm.ous_of(a) == (org.ou, root)
+    orgs.move_account(AccountId=a, SourceParentId=org.ou, DestinationParentId=root)
+    try:
+        assert warm.ous_of(a) == (org.ou, root)  # within max_age the read stands
+        warm.max_age = 0  # as once RECHECK_SECONDS have passed
+        assert warm.ous_of(a) == (root,)
+    finally:
+        orgs.move_account(AccountId=a, SourceParentId=root, DestinationParentId=org.ou)
