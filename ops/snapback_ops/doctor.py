@@ -146,7 +146,31 @@ def check_account(config: Config, account: str, session: Any) -> list[Check]:
         if not is_management:  # the management account is the org's, not the delegated admin's, member
             found.append(check_securityhub(config, account, region, session))
     found.append(check_remediator_role(config, account, session))
+    if is_management:
+        found.append(check_management_boundary(config, session))
     return found
+
+
+def check_management_boundary(config: Config, session: Any) -> Check:
+    """The permission boundary `management_permission_boundary` attaches exists (SCPs never apply to
+    the management account: the boundary is what caps its principals). The remediation refuses to
+    attach a boundary that does not exist (FAILED, paged), so without it no principal is ever capped."""
+    from snapback.remediations.management_permission_boundary import ManagementPermissionBoundary, default_boundary_arn
+
+    name = ManagementPermissionBoundary.name
+    configured = config.options_for(name).get("boundary_policy_arn")
+    arn = str(configured or default_boundary_arn(config.management_account))
+    what = f"permission boundary {arn} exists in the management account"
+    fix = (
+        "deploy `npx cdk deploy SnapbackManagementAccount` (it creates snapback-management-boundary)"
+        if not configured
+        else f"create the policy named by remediations.{name}.options.boundary_policy_arn in snapback.yaml"
+    )
+    try:
+        session.client("iam").get_policy(PolicyArn=arn)
+    except (ClientError, BotoCoreError) as err:
+        return Check(what, False, _error(err), fix)
+    return Check(what, True)
 
 
 def check_remediator_role(config: Config, account: str, session: Any) -> Check:

@@ -84,6 +84,15 @@ def provision(org: Any, guardduty_regions: tuple[str, ...] = REGIONS) -> Any:
                     }
                 ],
             )
+    from snapback.remediations.management_permission_boundary import BOUNDARY_POLICY_NAME, boundary_policy
+
+    try:
+        management.client("iam").create_policy(
+            PolicyName=BOUNDARY_POLICY_NAME,
+            PolicyDocument=json.dumps(boundary_policy(f"arn:aws:iam::{org.management}:policy/{BOUNDARY_POLICY_NAME}")),
+        )
+    except management.client("iam").exceptions.EntityAlreadyExistsException:
+        pass
     for region in REGIONS:
         management.client("securityhub", region_name=region).enable_organization_admin_account(AdminAccountId=org.security)
         if region in guardduty_regions:
@@ -116,6 +125,7 @@ def test_a_complete_deployment_passes_every_check(org):
         ("bus-policy", "admits"),
         ("trust-without-source-identity", "SourceIdentity"),
         ("guardduty-admin", "GuardDuty delegated administrator in eu-west-1"),
+        ("boundary-missing", "snapback-management-boundary exists in the management account"),
     ],
 )
 def test_each_missing_piece_is_reported_with_its_fix(org, breakage, needle):
@@ -143,6 +153,9 @@ def test_each_missing_piece_is_reported_with_its_fix(org, breakage, needle):
         org.session(member).client("iam").update_assume_role_policy(
             RoleName=config.member_role_name, PolicyDocument=json.dumps(trust)
         )
+    elif breakage == "boundary-missing":
+        iam = boto3.session.Session().client("iam")
+        iam.delete_policy(PolicyArn=f"arn:aws:iam::{org.management}:policy/snapback-management-boundary")
     text, code, _ = run(org, config)
     assert code == 1
     assert needle.format(member=member) in text, text

@@ -186,6 +186,59 @@ def test_user_boundary_is_put_and_undone_through_the_user_calls():
     stub.assert_no_pending_responses()
 
 
+@pytest.mark.parametrize("principal_exists", [True, False], ids=["boundary-policy-missing", "principal-gone"])
+def test_a_missing_boundary_policy_fails_loudly_and_a_gone_principal_stays_gone(principal_exists):
+    """IAM answers NoSuchEntity both for a principal that is gone and for a boundary policy that does
+    not exist. The first is nothing to fix; the second must never read as 'already compliant'."""
+    import boto3
+
+    from snapback.errors import PermanentError
+    from snapback.remediations.management_permission_boundary import ManagementPermissionBoundary
+
+    remediation = ManagementPermissionBoundary()
+    remediation.management_account = "111111111111"
+    expected = f"arn:aws:iam::111111111111:policy/{BOUNDARY_POLICY_NAME}"
+    client = boto3.client("iam", region_name="us-east-1")
+    stub = Stubber(client)
+    role = {
+        "Path": "/",
+        "RoleName": "ops",
+        "RoleId": "AROAEXAMPLEOPS000001",
+        "Arn": "arn:aws:iam::111111111111:role/ops",
+        "CreateDate": "2026-12-01T00:00:00Z",
+    }
+    stub.add_client_error(
+        "put_role_permissions_boundary", "NoSuchEntity", "not found", 404, {"RoleName": "ops", "PermissionsBoundary": expected}
+    )
+    if principal_exists:
+        stub.add_response("get_role", {"Role": role}, {"RoleName": "ops"})
+    else:
+        stub.add_client_error("get_role", "NoSuchEntity", "The role with name ops cannot be found.", 404, {"RoleName": "ops"})
+
+    class Session:
+        account = "111111111111"
+        clients = type("C", (), {"partition": "aws"})()
+
+        def client(self, service: str) -> Any:
+            return client
+
+    target = Target(
+        "111111111111", "us-east-1", "AwsIamRole", "ops", "arn:aws:iam::111111111111:role/ops", "k", facts={"kind": "Role"}
+    )
+    state = {"kind": "Role", "name": "ops", "boundary": None, "expected": expected}
+    with stub:
+        if principal_exists:
+            with pytest.raises(PermanentError, match="does not exist in the management account"):
+                remediation.apply(Session(), target, state)
+        else:
+            from botocore.exceptions import ClientError
+
+            with pytest.raises(ClientError) as raised:
+                remediation.apply(Session(), target, state)
+            assert raised.value.response["Error"]["Code"] in remediation.gone_codes
+    stub.assert_no_pending_responses()
+
+
 def test_the_boundary_document_denies_escaping_it():
     doc = boundary_policy("arn:aws:iam::111111111111:policy/b")
     denies = {

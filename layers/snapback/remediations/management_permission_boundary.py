@@ -37,9 +37,11 @@ import fnmatch
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from snapback import iam_inventory
-from snapback.clients import MemberSession
-from snapback.errors import NotApplicable
+from snapback.clients import MemberSession, error_code
+from snapback.errors import NotApplicable, PermanentError
 from snapback.events import CloudTrailCall, Envelope
 from snapback.outcomes import Severity, Target
 from snapback.registry import register
@@ -241,7 +243,18 @@ class ManagementPermissionBoundary(Remediation):
     def apply(self, session: MemberSession, target: Target, state: Mapping[str, Any]) -> dict[str, Any]:
         kind = str(target.facts.get("kind"))
         call = getattr(session.client("iam"), f"put_{kind.lower()}_permissions_boundary")
-        call(**{f"{kind}Name": target.resource_id}, PermissionsBoundary=state["expected"])
+        try:
+            call(**{f"{kind}Name": target.resource_id}, PermissionsBoundary=state["expected"])
+        except ClientError as err:
+            # NoSuchEntity names either the principal or the boundary policy. The pipeline reads it as
+            # "the principal is gone" (nothing to fix): true only if the principal is indeed gone.
+            if error_code(err) != "NoSuchEntity":
+                raise
+            self.inspect(session, target)  # raises NoSuchEntity again if the principal is gone
+            raise PermanentError(
+                f"boundary policy {state['expected']} does not exist in the management account: deploy "
+                "SnapbackManagementAccount (it creates snapback-management-boundary) or fix boundary_policy_arn"
+            ) from err
         return self.undo_data_for(target, state)
 
     def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
