@@ -237,13 +237,8 @@ def backtest(
             tally.records += scan.records
             # Records the prefilter leaves out match no trigger (it only ever widens): routed nowhere.
             tally.outcomes[("-", Outcome.SKIPPED.value)] += scan.records - len(scan.hits)
-            if scan.hits:
-                try:
-                    with _open(scan.path) as stream:
-                        for record in engines.pick(iter_records(stream), scan.hits):
-                            _decide(record, scan.path, runtime, tally)
-                except (OSError, ValueError, EOFError) as err:
-                    tally.unreadable.append(f"{scan.path}: {type(err).__name__}: {err}"[:300])
+            for text in scan.texts:  # the admitted records, as DuckDB read them
+                _decide(json.loads(text), scan.path, runtime, tally)
             ticker.tick(tally, scan.path.name)
     ticker.tick(tally, "done", force=True)
     return tally

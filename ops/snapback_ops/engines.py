@@ -3,8 +3,8 @@
 - `python`: every record parsed in Python and run through the decision path (the reference).
 - `duckdb` (the default for local folders): DuckDB reads the CloudTrail log files, gzipped or not,
   with its own multi-threaded JSON reader and keeps only the records that the trigger patterns'
-  SQL prefilter admits; Python parses just the files that hold such a record and runs just those
-  records through the same decision path. Files that are not CloudTrail logs (single events, SNS or
+  SQL prefilter admits, returned as their JSON text; Python decodes just those records and runs
+  them through the same decision path (it never reopens a log file DuckDB read). Files that are not CloudTrail logs (single events, SNS or
   SQS-wrapped batches) and files DuckDB cannot read go to the Python engine whole, which reports
   them exactly as before.
 - `athena`: the same prefilter as a query over the organization trail's CloudTrail table in Amazon
@@ -19,6 +19,7 @@ as matching nothing by the others (they never parse it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -48,17 +49,20 @@ RECORD_SHAPE = json.dumps(
 # at most; a larger file is read by the Python engine instead (DuckDB buffers twice this per thread).
 MAX_OBJECT_BYTES = 32 << 20
 BATCH_FILES = 64
+FEW_HITS = 2
 MEMORY_LIMIT = "1GB"  # flat memory however large the folder: DuckDB streams or spills within it
 
 
 @dataclass
 class FileScan:
-    """What the prefilter found in one file: its record count and the indexes of admitted records;
-    `records` None means "not a CloudTrail log file": the Python engine reads it."""
+    """What the prefilter found in one file: its record count, the indexes of admitted records and
+    their JSON text (`texts[k]` is record `hits[k]`); `records` None means "not a CloudTrail log
+    file": the Python engine reads it."""
 
     path: Path
     records: int | None
     hits: list[int]
+    texts: list[str] = dataclasses.field(default_factory=list)
 
 
 def duckdb_available() -> bool:
@@ -95,13 +99,23 @@ class DuckDBScanner:
         )
         self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, **({"threads": threads} if threads else {})})
         self.error = duckdb.Error
+        # The admitted records come back as their JSON text, so Python never opens, inflates or decodes
+        # the file again: one json_extract per admitted record when there are a few (each parses the
+        # file's text), else every record extracted in one pass and the admitted ones selected.
         self.sql = f"""
-            SELECT filename, len(recs) AS n,
-                   (SELECT list(i ORDER BY i)
-                      FROM (SELECT unnest(range(len(recs))) AS i, unnest(recs) AS rec)
-                     WHERE {self.condition}) AS hits
-              FROM (SELECT filename, json_transform(json_extract(json, '$.Records'), {quote(RECORD_SHAPE)}) AS recs
-                      FROM read_json_objects(?, filename=true, maximum_object_size={MAX_OBJECT_BYTES}))
+            SELECT filename, n, hits,
+                   CASE WHEN len(hits) = 0 THEN NULL
+                        WHEN len(hits) <= {FEW_HITS}
+                        THEN list_transform(hits, lambda i: json_extract(json, '$.Records[' || i || ']'))
+                        ELSE list_select(json_extract(json, '$.Records[*]'), list_transform(hits, lambda i: i + 1))
+                   END AS texts
+              FROM (SELECT filename, json, len(recs) AS n,
+                           (SELECT list(i ORDER BY i)
+                              FROM (SELECT unnest(range(len(recs))) AS i, unnest(recs) AS rec)
+                             WHERE {self.condition}) AS hits
+                      FROM (SELECT filename, json,
+                                   json_transform(json_extract(json, '$.Records'), {quote(RECORD_SHAPE)}) AS recs
+                              FROM read_json_objects(?, filename=true, maximum_object_size={MAX_OBJECT_BYTES})))
         """
 
     def scan(self, batch: Sequence[Path]) -> list[FileScan]:
@@ -124,7 +138,7 @@ class DuckDBScanner:
                 pending.remove(bad)
                 continue
             by_name = {str(p): p for p in pending}
-            out.extend(FileScan(by_name[name], n, list(hits or [])) for name, n, hits in rows)
+            out.extend(FileScan(by_name[name], n, list(hits or []), list(texts or [])) for name, n, hits, texts in rows)
             pending = []
         return out
 
@@ -137,18 +151,6 @@ def scan_files(
         yield from scanner.scan(chunk)
         if on_batch is not None:
             on_batch(start + len(chunk))
-
-
-def pick(records: Iterator[Any], indexes: Sequence[int]) -> Iterator[Any]:
-    """The records at `indexes` (sorted) of a stream, reading no further than the last one."""
-    wanted = iter(indexes)
-    target = next(wanted, None)
-    for index, record in enumerate(records):
-        if target is None:
-            return
-        if index == target:
-            yield record
-            target = next(wanted, None)
 
 
 # -- Athena ------------------------------------------------------------------------------------------

@@ -135,18 +135,6 @@ def test_duckdb_and_python_engines_decide_alike(tmp_path: Path, monkeypatch: pyt
     }
 
 
-def test_pick_reads_only_the_wanted_records() -> None:
-    seen: list[int] = []
-
-    def stream():
-        for i in range(100):
-            seen.append(i)
-            yield {"i": i}
-
-    assert [r["i"] for r in engines.pick(stream(), [3, 7, 40])] == [3, 7, 40]
-    assert max(seen) == 41  # stops right after the last wanted record (the generator's next item)
-
-
 def _athena_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The recorded result of the query: a header row, then one row per record as Athena returns it
     (nested documents as JSON strings, the struct's fields as the selected columns)."""
