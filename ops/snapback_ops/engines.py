@@ -24,6 +24,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ RECORD_SHAPE = json.dumps(
 # CloudTrail delivers a log file about every 5 minutes per account and Region; one file is a few MB
 # at most; a larger file is read by the Python engine instead (DuckDB buffers twice this per thread).
 MAX_OBJECT_BYTES = 32 << 20
-BATCH_FILES = 64
+BATCH_FILES = 64  # 256 was no faster (measured) and holds more in memory; two batches are in flight
 FEW_HITS = 2
 MEMORY_LIMIT = "1GB"  # flat memory however large the folder: DuckDB streams or spills within it
 
@@ -97,7 +98,9 @@ class DuckDBScanner:
             " OR NOT regexp_full_match(rec.eventName, '[A-Za-z0-9_]+')"
             " OR NOT regexp_full_match(rec.eventSource, '[a-z0-9-]+([.][a-z0-9-]+)+')"
         )
+        # DuckDB's own progress bar (queries over 2 s) would write to stdout, into `--json` output: off.
         self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, **({"threads": threads} if threads else {})})
+        self.con.execute("SET enable_progress_bar = false")
         self.error = duckdb.Error
         # The admitted records come back as their JSON text, so Python never opens, inflates or decodes
         # the file again: one json_extract per admitted record when there are a few (each parses the
@@ -115,14 +118,27 @@ class DuckDBScanner:
                              WHERE {self.condition}) AS hits
                       FROM (SELECT filename, json,
                                    json_transform(json_extract(json, '$.Records'), {quote(RECORD_SHAPE)}) AS recs
-                              FROM read_json_objects(?, filename=true, maximum_object_size={MAX_OBJECT_BYTES})))
+                              FROM read_json_objects(?, filename=true, format='{{format}}',
+                                                     maximum_object_size={MAX_OBJECT_BYTES})))
         """
+        # CloudTrail writes each log file as one JSON object on one line: read as newline-delimited, the
+        # reader need not look for objects across lines (measured: the scan about 15% faster). A batch
+        # with a file that is not (pretty-printed JSON, say) is read again with format detection.
+        self.sql_lines = self.sql.replace("{format}", "newline_delimited")
+        self.sql = self.sql.replace("{format}", "auto")
 
     def scan(self, batch: Sequence[Path]) -> list[FileScan]:
         """Scan `batch`; a file DuckDB cannot read (malformed, odd types) comes back as not-CloudTrail
         so that the Python engine reports or reads it."""
         pending = list(batch)
         out: list[FileScan] = []
+        try:
+            rows = self.con.execute(self.sql_lines, [[str(p) for p in pending]]).fetchall()
+        except self.error:
+            pass  # not every file is one line: the loop below reads the batch with format detection
+        else:
+            by_name = {str(p): p for p in pending}
+            return [FileScan(by_name[name], n, list(hits or []), list(texts or [])) for name, n, hits, texts in rows]
         while pending:
             try:
                 rows = self.con.execute(self.sql, [[str(p) for p in pending]]).fetchall()
@@ -146,11 +162,23 @@ class DuckDBScanner:
 def scan_files(
     files: Sequence[Path], scanner: DuckDBScanner, batch: int = BATCH_FILES, on_batch: Callable[[int], None] | None = None
 ) -> Iterator[FileScan]:
-    for start in range(0, len(files), batch):
-        chunk = files[start : start + batch]
-        yield from scanner.scan(chunk)
-        if on_batch is not None:
-            on_batch(start + len(chunk))
+    """The scans of `files`, batch by batch, in order. DuckDB scans the next batch on a worker thread
+    (it releases the GIL) while the caller decides the admitted records of this one, so the scan and
+    the decisions overlap; one batch ahead at most, so memory stays bounded."""
+    chunks = [files[start : start + batch] for start in range(0, len(files), batch)]
+    if not chunks:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-scan") as pool:
+        ahead = pool.submit(scanner.scan, chunks[0])
+        done = 0
+        for index, chunk in enumerate(chunks):
+            scans = ahead.result()
+            if index + 1 < len(chunks):
+                ahead = pool.submit(scanner.scan, chunks[index + 1])
+            yield from scans
+            done += len(chunk)
+            if on_batch is not None:
+                on_batch(done)
 
 
 # -- Athena ------------------------------------------------------------------------------------------

@@ -135,6 +135,26 @@ def test_duckdb_and_python_engines_decide_alike(tmp_path: Path, monkeypatch: pyt
     }
 
 
+def test_a_pretty_printed_log_is_scanned_like_a_one_line_log(tmp_path: Path) -> None:
+    """CloudTrail writes one line per file and the scan reads lines first; a batch holding a file that
+    is not one line is read again with format detection, never handed to the Python engine for that."""
+    records = [
+        cloudtrail_record(ACCOUNT, "ec2.amazonaws.com", "DescribeInstances", {}),
+        cloudtrail_record(ACCOUNT, "s3.amazonaws.com", "PutBucketPolicy", {"bucketName": "b"}),
+    ]
+    (tmp_path / "line.json").write_text(json.dumps({"Records": records}))
+    (tmp_path / "pretty.json").write_text(json.dumps({"Records": records}, indent=2))
+    scans = engines.DuckDBScanner().scan([tmp_path / "line.json", tmp_path / "pretty.json"])
+    assert [(s.path.name, s.records, s.hits) for s in scans] == [("line.json", 2, [1]), ("pretty.json", 2, [1])]
+    assert [json.loads(t) for s in scans for t in s.texts] == [records[1], records[1]]
+
+
+def test_duckdb_never_draws_its_own_progress_bar() -> None:
+    """DuckDB draws one on stdout for queries over 2 s (a 256-file batch): it would corrupt `--json`."""
+    [[enabled]] = engines.DuckDBScanner().con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
+    assert enabled is False
+
+
 def _athena_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The recorded result of the query: a header row, then one row per record as Athena returns it
     (nested documents as JSON strings, the struct's fields as the selected columns)."""
