@@ -56,6 +56,7 @@ bench: $(STAMP) $(PEERS)
 	$(PY) bench/calls.py
 	$(PY) bench/burst.py --events 1000
 	$(PY) bench/package_size.py
+	$(PY) bench/backtest.py --records 200000 --runs 3 --memory-sizes 100000 400000
 	$(PY) bench/report.py
 
 # The reliability suites' long profile: many more fuzz examples (hypothesis profile `fuzz`) and

@@ -12,7 +12,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-for path in (ROOT, ROOT / "layers"):
+for path in (ROOT, ROOT / "layers", ROOT / "ops"):  # this checkout's code, whatever the venv points at
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -160,29 +161,60 @@ def offline_runtime(config: Config, accounts: frozenset[str] = frozenset()) -> R
     )
 
 
+def progress_stream(stream: IO[str] = sys.stderr, quiet: bool = False) -> IO[str] | None:
+    """Where the progress line goes: `stream` when a person watches it (a terminal), else nowhere
+    (piped or redirected output, `--quiet`, CI=true)."""
+    if quiet or os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        return None
+    try:
+        return stream if stream.isatty() else None
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return None
+
+
 @dataclass
 class Progress:
-    """One line every `every` seconds: files, records, would fire, records per second."""
+    """Files and records done, would fire, records per second. On a terminal one line rewritten in
+    place (with a bar when the number of files is known); on any other stream a line every `every`
+    seconds."""
 
     stream: IO[str] | None
     total_files: int | None = None
     every: float = 2.0
     started: float = field(default_factory=time.monotonic)
     last: float = field(default_factory=time.monotonic)
+    width: int = 20
+
+    def __post_init__(self) -> None:
+        try:
+            self.tty = bool(self.stream is not None and self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+        if self.tty:
+            self.every = min(self.every, 0.2)
+
+    def line(self, tally: Tally, where: str = "") -> str:
+        rate = tally.records / max(time.monotonic() - self.started, 1e-9)
+        if self.total_files:
+            done = min(tally.files / self.total_files, 1.0)
+            filled = round(done * self.width)
+            files = f"[{'#' * filled}{'.' * (self.width - filled)}] {tally.files}/{self.total_files} files"
+        else:
+            files = f"{tally.files} files"
+        return f"backtest: {files}, {tally.records:,} records, {sum(tally.fired.values())} would fire, {rate:,.0f} records/s" + (
+            f" ({where})" if where and not self.tty else ""
+        )
 
     def tick(self, tally: Tally, where: str = "", force: bool = False) -> None:
         now = time.monotonic()
         if self.stream is None or (not force and now - self.last < self.every):
             return
         self.last = now
-        files = f"{tally.files}/{self.total_files} files" if self.total_files else f"{tally.files} files"
-        rate = tally.records / max(now - self.started, 1e-9)
-        print(
-            f"backtest: {files}, {tally.records:,} records, {sum(tally.fired.values())} would fire, {rate:,.0f} records/s"
-            + (f" ({where})" if where else ""),
-            file=self.stream,
-            flush=True,
-        )
+        if self.tty:  # rewrite the line; the last one ("done") ends it
+            end = "\n" if where == "done" else ""
+            print(f"\r{self.line(tally)}\x1b[K", end=end, file=self.stream, flush=True)
+        else:
+            print(self.line(tally, where), file=self.stream, flush=True)
 
 
 def _decide(record: Any, path: Path, runtime: Runtime, tally: Tally) -> None:
@@ -209,13 +241,14 @@ def _python_file(path: Path, runtime: Runtime, tally: Tally, progress: Progress)
 def backtest(
     config: Config,
     paths: Iterable[str],
-    progress: IO[str] | None = sys.stderr,
+    progress: IO[str] | None = None,
     every: float = 2.0,
     accounts: frozenset[str] = frozenset(),
     engine: str = "auto",
 ) -> Tally:
     """What would have fired on these files. `engine`: "python" (every record in Python), "duckdb"
-    (the SQL prefilter first; see snapback_ops.engines) or "auto" (duckdb when it is installed)."""
+    (the SQL prefilter first; see snapback_ops.engines) or "auto" (duckdb when it is installed).
+    `progress`: where the progress line goes (none by default; the CLI passes `progress_stream()`)."""
     if engine == "auto":
         engine = "duckdb" if engines.duckdb_available() else "python"
     if engine not in ("python", "duckdb"):
@@ -237,13 +270,8 @@ def backtest(
             tally.records += scan.records
             # Records the prefilter leaves out match no trigger (it only ever widens): routed nowhere.
             tally.outcomes[("-", Outcome.SKIPPED.value)] += scan.records - len(scan.hits)
-            if scan.hits:
-                try:
-                    with _open(scan.path) as stream:
-                        for record in engines.pick(iter_records(stream), scan.hits):
-                            _decide(record, scan.path, runtime, tally)
-                except (OSError, ValueError, EOFError) as err:
-                    tally.unreadable.append(f"{scan.path}: {type(err).__name__}: {err}"[:300])
+            for text in scan.texts:  # the admitted records, as DuckDB read them
+                _decide(json.loads(text), scan.path, runtime, tally)
             ticker.tick(tally, scan.path.name)
     ticker.tick(tally, "done", force=True)
     return tally
@@ -254,7 +282,7 @@ def backtest_athena(
     source: engines.AthenaSource,
     since: str | None = None,
     until: str | None = None,
-    progress: IO[str] | None = sys.stderr,
+    progress: IO[str] | None = None,
     accounts: frozenset[str] = frozenset(),
 ) -> Tally:
     """The organization trail's history through Athena: the prefilter runs there, the exact match here."""

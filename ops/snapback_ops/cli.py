@@ -389,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_backtest.add_argument("--since", help="with --athena-table: first eventTime, ISO 8601 (e.g. 2026-09-01T00:00:00Z)")
     p_backtest.add_argument("--until", help="with --athena-table: eventTime before this, ISO 8601")
     p_backtest.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p_backtest.add_argument(
+        "--quiet", action="store_true", help="no progress line (there is none anyway when stderr is not a terminal or CI=true)"
+    )
     p_backtest.add_argument("--accounts", default="", help="comma-separated org account ids (default: any account id)")
     p_audit = add("audit", help="list and filter decisions from the audit table (newest first)")
     p_audit.add_argument("--remediation")
@@ -487,8 +490,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
         return doctor(config, args.role)
     if args.command == "backtest":
-        from snapback_ops.backtest import backtest, render_table
+        from snapback_ops.backtest import backtest, progress_stream, render_table
 
+        progress = progress_stream(sys.stderr, args.quiet)
         accounts = frozenset(a.strip() for a in args.accounts.split(",") if a.strip())
         if args.athena_table:
             import boto3
@@ -505,12 +509,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
                 workgroup=args.athena_workgroup,
                 output=args.athena_output,
             )
-            summary = backtest_athena(config, source, args.since, args.until, accounts=accounts).summary()
+            summary = backtest_athena(config, source, args.since, args.until, progress, accounts=accounts).summary()
         elif not args.paths:
             print("snapback backtest: give CloudTrail log paths, or --athena-table", file=sys.stderr)
             return EXIT_USAGE
         else:
-            summary = backtest(config, args.paths, accounts=accounts, engine=args.engine).summary()
+            summary = backtest(config, args.paths, progress, accounts=accounts, engine=args.engine).summary()
         print(json.dumps(summary, indent=1, default=str) if args.json else render_table(summary))
         return EXIT_REJECTED if summary.get("unreadable") or summary.get("rejected") else EXIT_OK
     if args.command == "handle":

@@ -3,8 +3,8 @@
 - `python`: every record parsed in Python and run through the decision path (the reference).
 - `duckdb` (the default for local folders): DuckDB reads the CloudTrail log files, gzipped or not,
   with its own multi-threaded JSON reader and keeps only the records that the trigger patterns'
-  SQL prefilter admits; Python parses just the files that hold such a record and runs just those
-  records through the same decision path. Files that are not CloudTrail logs (single events, SNS or
+  SQL prefilter admits, returned as their JSON text; Python decodes just those records and runs
+  them through the same decision path (it never reopens a log file DuckDB read). Files that are not CloudTrail logs (single events, SNS or
   SQS-wrapped batches) and files DuckDB cannot read go to the Python engine whole, which reports
   them exactly as before.
 - `athena`: the same prefilter as a query over the organization trail's CloudTrail table in Amazon
@@ -19,10 +19,12 @@ as matching nothing by the others (they never parse it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,18 +49,21 @@ RECORD_SHAPE = json.dumps(
 # CloudTrail delivers a log file about every 5 minutes per account and Region; one file is a few MB
 # at most; a larger file is read by the Python engine instead (DuckDB buffers twice this per thread).
 MAX_OBJECT_BYTES = 32 << 20
-BATCH_FILES = 64
+BATCH_FILES = 64  # 256 was no faster (measured) and holds more in memory; two batches are in flight
+FEW_HITS = 2
 MEMORY_LIMIT = "1GB"  # flat memory however large the folder: DuckDB streams or spills within it
 
 
 @dataclass
 class FileScan:
-    """What the prefilter found in one file: its record count and the indexes of admitted records;
-    `records` None means "not a CloudTrail log file": the Python engine reads it."""
+    """What the prefilter found in one file: its record count, the indexes of admitted records and
+    their JSON text (`texts[k]` is record `hits[k]`); `records` None means "not a CloudTrail log
+    file": the Python engine reads it."""
 
     path: Path
     records: int | None
     hits: list[int]
+    texts: list[str] = dataclasses.field(default_factory=list)
 
 
 def duckdb_available() -> bool:
@@ -93,22 +98,47 @@ class DuckDBScanner:
             " OR NOT regexp_full_match(rec.eventName, '[A-Za-z0-9_]+')"
             " OR NOT regexp_full_match(rec.eventSource, '[a-z0-9-]+([.][a-z0-9-]+)+')"
         )
+        # DuckDB's own progress bar (queries over 2 s) would write to stdout, into `--json` output: off.
         self.con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, **({"threads": threads} if threads else {})})
+        self.con.execute("SET enable_progress_bar = false")
         self.error = duckdb.Error
+        # The admitted records come back as their JSON text, so Python never opens, inflates or decodes
+        # the file again: one json_extract per admitted record when there are a few (each parses the
+        # file's text), else every record extracted in one pass and the admitted ones selected.
         self.sql = f"""
-            SELECT filename, len(recs) AS n,
-                   (SELECT list(i ORDER BY i)
-                      FROM (SELECT unnest(range(len(recs))) AS i, unnest(recs) AS rec)
-                     WHERE {self.condition}) AS hits
-              FROM (SELECT filename, json_transform(json_extract(json, '$.Records'), {quote(RECORD_SHAPE)}) AS recs
-                      FROM read_json_objects(?, filename=true, maximum_object_size={MAX_OBJECT_BYTES}))
+            SELECT filename, n, hits,
+                   CASE WHEN len(hits) = 0 THEN NULL
+                        WHEN len(hits) <= {FEW_HITS}
+                        THEN list_transform(hits, lambda i: json_extract(json, '$.Records[' || i || ']'))
+                        ELSE list_select(json_extract(json, '$.Records[*]'), list_transform(hits, lambda i: i + 1))
+                   END AS texts
+              FROM (SELECT filename, json, len(recs) AS n,
+                           (SELECT list(i ORDER BY i)
+                              FROM (SELECT unnest(range(len(recs))) AS i, unnest(recs) AS rec)
+                             WHERE {self.condition}) AS hits
+                      FROM (SELECT filename, json,
+                                   json_transform(json_extract(json, '$.Records'), {quote(RECORD_SHAPE)}) AS recs
+                              FROM read_json_objects(?, filename=true, format='{{format}}',
+                                                     maximum_object_size={MAX_OBJECT_BYTES})))
         """
+        # CloudTrail writes each log file as one JSON object on one line: read as newline-delimited, the
+        # reader need not look for objects across lines (measured: the scan about 15% faster). A batch
+        # with a file that is not (pretty-printed JSON, say) is read again with format detection.
+        self.sql_lines = self.sql.replace("{format}", "newline_delimited")
+        self.sql = self.sql.replace("{format}", "auto")
 
     def scan(self, batch: Sequence[Path]) -> list[FileScan]:
         """Scan `batch`; a file DuckDB cannot read (malformed, odd types) comes back as not-CloudTrail
         so that the Python engine reports or reads it."""
         pending = list(batch)
         out: list[FileScan] = []
+        try:
+            rows = self.con.execute(self.sql_lines, [[str(p) for p in pending]]).fetchall()
+        except self.error:
+            pass  # not every file is one line: the loop below reads the batch with format detection
+        else:
+            by_name = {str(p): p for p in pending}
+            return [FileScan(by_name[name], n, list(hits or []), list(texts or [])) for name, n, hits, texts in rows]
         while pending:
             try:
                 rows = self.con.execute(self.sql, [[str(p) for p in pending]]).fetchall()
@@ -124,7 +154,7 @@ class DuckDBScanner:
                 pending.remove(bad)
                 continue
             by_name = {str(p): p for p in pending}
-            out.extend(FileScan(by_name[name], n, list(hits or [])) for name, n, hits in rows)
+            out.extend(FileScan(by_name[name], n, list(hits or []), list(texts or [])) for name, n, hits, texts in rows)
             pending = []
         return out
 
@@ -132,23 +162,23 @@ class DuckDBScanner:
 def scan_files(
     files: Sequence[Path], scanner: DuckDBScanner, batch: int = BATCH_FILES, on_batch: Callable[[int], None] | None = None
 ) -> Iterator[FileScan]:
-    for start in range(0, len(files), batch):
-        chunk = files[start : start + batch]
-        yield from scanner.scan(chunk)
-        if on_batch is not None:
-            on_batch(start + len(chunk))
-
-
-def pick(records: Iterator[Any], indexes: Sequence[int]) -> Iterator[Any]:
-    """The records at `indexes` (sorted) of a stream, reading no further than the last one."""
-    wanted = iter(indexes)
-    target = next(wanted, None)
-    for index, record in enumerate(records):
-        if target is None:
-            return
-        if index == target:
-            yield record
-            target = next(wanted, None)
+    """The scans of `files`, batch by batch, in order. DuckDB scans the next batch on a worker thread
+    (it releases the GIL) while the caller decides the admitted records of this one, so the scan and
+    the decisions overlap; one batch ahead at most, so memory stays bounded."""
+    chunks = [files[start : start + batch] for start in range(0, len(files), batch)]
+    if not chunks:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-scan") as pool:
+        ahead = pool.submit(scanner.scan, chunks[0])
+        done = 0
+        for index, chunk in enumerate(chunks):
+            scans = ahead.result()
+            if index + 1 < len(chunks):
+                ahead = pool.submit(scanner.scan, chunks[index + 1])
+            yield from scans
+            done += len(chunk)
+            if on_batch is not None:
+                on_batch(done)
 
 
 # -- Athena ------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import tracemalloc
 
@@ -68,3 +69,45 @@ def test_records_stream_with_flat_memory(tmp_path):
     tracemalloc.stop()
     assert count == 4000
     assert peak < 1_000_000, f"peak {peak} bytes: the decoder must not hold the whole file"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_line_rewritten_on_a_terminal_and_silent_otherwise(tmp_path, monkeypatch):
+    from snapback_ops.backtest import progress_stream
+
+    monkeypatch.delenv("CI", raising=False)
+    terminal, pipe = _Terminal(), io.StringIO()
+    assert progress_stream(terminal) is terminal
+    assert progress_stream(pipe) is None  # piped or redirected: quiet
+    assert progress_stream(terminal, quiet=True) is None  # --quiet
+    monkeypatch.setenv("CI", "true")
+    assert progress_stream(terminal) is None  # CI logs are no terminal, whatever they claim
+    monkeypatch.setenv("CI", "false")
+    assert progress_stream(terminal) is terminal
+
+    logs = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1"
+    logs.mkdir(parents=True)
+    record = cloudtrail_record("111122223333", "ec2.amazonaws.com", "DescribeInstances", {})
+    for i in range(3):
+        (logs / f"{i}.json").write_text(json.dumps({"Records": [record] * 5}))
+    config = load_config(ROOT / "snapback.yaml")
+    backtest(config, [str(tmp_path)], progress=terminal, every=0.0, engine="python")
+    out = terminal.getvalue()
+    assert out.count("\r") >= 3 and out.endswith("\n") and out.count("\n") == 1  # one line, rewritten in place
+    last = out.rsplit("\r", 1)[1]
+    assert "3/3 files" in last and "15 records" in last and "records/s" in last and "[####################]" in last
+
+
+def test_cli_backtest_prints_no_progress_when_stderr_is_not_a_terminal(tmp_path, capsys, monkeypatch):
+    from snapback_ops import cli
+
+    monkeypatch.delenv("CI", raising=False)
+    record = cloudtrail_record("111122223333", "ec2.amazonaws.com", "DescribeInstances", {})
+    (tmp_path / "a.json").write_text(json.dumps({"Records": [record]}))
+    assert cli.main(["--config", str(ROOT / "snapback.yaml"), "backtest", "--engine", "python", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "1 files, 1 records" in captured.out and "backtest:" not in captured.err

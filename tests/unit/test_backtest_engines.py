@@ -135,16 +135,24 @@ def test_duckdb_and_python_engines_decide_alike(tmp_path: Path, monkeypatch: pyt
     }
 
 
-def test_pick_reads_only_the_wanted_records() -> None:
-    seen: list[int] = []
+def test_a_pretty_printed_log_is_scanned_like_a_one_line_log(tmp_path: Path) -> None:
+    """CloudTrail writes one line per file and the scan reads lines first; a batch holding a file that
+    is not one line is read again with format detection, never handed to the Python engine for that."""
+    records = [
+        cloudtrail_record(ACCOUNT, "ec2.amazonaws.com", "DescribeInstances", {}),
+        cloudtrail_record(ACCOUNT, "s3.amazonaws.com", "PutBucketPolicy", {"bucketName": "b"}),
+    ]
+    (tmp_path / "line.json").write_text(json.dumps({"Records": records}))
+    (tmp_path / "pretty.json").write_text(json.dumps({"Records": records}, indent=2))
+    scans = engines.DuckDBScanner().scan([tmp_path / "line.json", tmp_path / "pretty.json"])
+    assert [(s.path.name, s.records, s.hits) for s in scans] == [("line.json", 2, [1]), ("pretty.json", 2, [1])]
+    assert [json.loads(t) for s in scans for t in s.texts] == [records[1], records[1]]
 
-    def stream():
-        for i in range(100):
-            seen.append(i)
-            yield {"i": i}
 
-    assert [r["i"] for r in engines.pick(stream(), [3, 7, 40])] == [3, 7, 40]
-    assert max(seen) == 41  # stops right after the last wanted record (the generator's next item)
+def test_duckdb_never_draws_its_own_progress_bar() -> None:
+    """DuckDB draws one on stdout for queries over 2 s (a 256-file batch): it would corrupt `--json`."""
+    [[enabled]] = engines.DuckDBScanner().con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
+    assert enabled is False
 
 
 def _athena_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
