@@ -11,11 +11,12 @@ the plugins never import the runtime or the pipeline.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ from snapback.events import Envelope, normalise
 from snapback.notify import Notifier
 from snapback.outcomes import Outcome, Result
 from snapback.patterns import matches
+from snapback.remediation import Remediation
 from snapback.securityhub import FindingImporter, FindingWorkflow
 
 
@@ -157,6 +159,63 @@ class OrganizationsDirectory:
         return account in self._members
 
 
+def _literals(rule: Any) -> frozenset[str] | None:
+    """The exact strings a pattern field accepts, or None when it accepts anything else too."""
+    if isinstance(rule, list) and rule and all(isinstance(v, str) for v in rule):
+        return frozenset(rule)
+    return None
+
+
+@dataclass(frozen=True)
+class TriggerIndex:
+    """Which remediations an event can possibly match, from the two fields nearly every trigger pins
+    (`source`, `detail.eventName`), before the exact pattern match decides. Only ever a superset: a
+    pattern whose field is not a list of plain strings (prefix, anything-but, `$or`, ...) is always a
+    candidate. Hand-written for the backtest, where matching ~50 patterns against every record of an
+    organization's history was three quarters of its time; EventBridge does this in AWS."""
+
+    by_source: Mapping[str, tuple[tuple[type[Remediation], frozenset[str] | None], ...]]
+    always: tuple[type[Remediation], ...]
+    order: Mapping[type[Remediation], int]
+
+    @classmethod
+    def build(cls, remediations: tuple[type[Remediation], ...]) -> TriggerIndex:
+        by_source: dict[str, list[tuple[type[Remediation], frozenset[str] | None]]] = {}
+        always: list[type[Remediation]] = []
+        for remediation in remediations:
+            for trigger in remediation.triggers:
+                pattern = trigger.pattern
+                sources = _literals(pattern.get("source")) if "$or" not in pattern else None
+                detail = pattern.get("detail")
+                names = _literals(detail.get("eventName")) if isinstance(detail, Mapping) and "$or" not in detail else None
+                if sources is None:
+                    always.append(remediation)
+                    continue
+                for source in sources:
+                    by_source.setdefault(source, []).append((remediation, names))
+        return cls(
+            {k: tuple(v) for k, v in by_source.items()},
+            tuple(dict.fromkeys(always)),
+            {r: i for i, r in enumerate(remediations)},
+        )
+
+    def candidates(self, event: Mapping[str, Any]) -> list[type[Remediation]]:
+        source, detail = event.get("source"), event.get("detail")
+        name = detail.get("eventName") if isinstance(detail, Mapping) else None
+        if not isinstance(source, str):
+            return sorted(self.order, key=self.order.__getitem__)
+        found = set(self.always)
+        for remediation, names in self.by_source.get(source, ()):
+            if names is None or not isinstance(name, str) or name in names:
+                found.add(remediation)
+        return sorted(found, key=self.order.__getitem__)
+
+
+@functools.lru_cache(maxsize=4)
+def _trigger_index(remediations: tuple[type[Remediation], ...]) -> TriggerIndex:
+    return TriggerIndex.build(remediations)
+
+
 class Sink(Protocol):
     def __call__(self, result: Result) -> None: ...
 
@@ -224,7 +283,8 @@ class Runtime:
     def route(self, envelope: Envelope) -> list[str]:
         """The remediations whose trigger patterns match (what EventBridge would invoke)."""
         as_dict = envelope.as_dict()
-        return [r.name for r in registry.all_remediations() if any(matches(t.pattern, as_dict) for t in r.triggers)]
+        index = _trigger_index(tuple(registry.all_remediations()))
+        return [r.name for r in index.candidates(as_dict) if any(matches(t.pattern, as_dict) for t in r.triggers)]
 
     def process(self, raw: Any, remediations: Sequence[str] | None = None) -> list[Result]:
         try:
