@@ -201,6 +201,18 @@ def noise_record(account: str, region: str, when: datetime, rng: random.Random) 
     return record
 
 
+def public_records(folder: Path) -> list[dict[str, Any]]:
+    """Every bare CloudTrail record of the public event corpus (single records and `Records` files)."""
+    out: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*/*.json")):
+        data = json.loads(path.read_text())
+        if "eventName" in data:
+            out.append(data)
+        elif isinstance(data.get("Records"), list):
+            out.extend(r for r in data["Records"] if isinstance(r, dict) and "eventName" in r)
+    return out
+
+
 def hit_templates(account: str) -> list[dict[str, Any]]:
     """`_templates()` for `account` (built once for the first account, the id replaced for the others)."""
     text = _templates()
@@ -222,13 +234,7 @@ def _templates(account: str = ACCOUNTS[0]) -> str:
     from tests.conftest import SHARED_EVENTS
     from tests.reliability.burst import event_pool, make_event
 
-    out: list[dict[str, Any]] = []
-    for path in sorted(SHARED_EVENTS.glob("*/*.json")):
-        data = json.loads(path.read_text())
-        if "eventName" in data:
-            out.append(data)
-        elif isinstance(data.get("Records"), list):
-            out.extend(r for r in data["Records"] if isinstance(r, dict) and "eventName" in r)
+    out: list[dict[str, Any]] = public_records(SHARED_EVENTS)
     for i, (_, fixture, case) in enumerate(event_pool()):
         _, detail_type, detail = make_event(fixture, case, account, i)
         if "CloudTrail" in detail_type and "eventName" in detail:

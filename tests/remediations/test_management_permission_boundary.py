@@ -146,6 +146,19 @@ def test_sweep_of_the_management_account_finds_principals_without_the_boundary(o
     assert boundary_of(iam, names["name"]) == names["boundary"]
 
 
+class StubSession:
+    """A management-account session whose IAM client is one botocore Stubber answers."""
+
+    account = "111111111111"
+    clients = type("C", (), {"partition": "aws"})()
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def client(self, service: str) -> Any:
+        return self._client
+
+
 def test_user_boundary_is_put_and_undone_through_the_user_calls():
     """moto lacks the user boundary calls: the exact calls and parameters are checked with Stubber."""
     import boto3
@@ -168,21 +181,16 @@ def test_user_boundary_is_put_and_undone_through_the_user_calls():
     stub.add_response("put_user_permissions_boundary", {}, {"UserName": "ops", "PermissionsBoundary": expected})
     stub.add_response("delete_user_permissions_boundary", {}, {"UserName": "ops"})
 
-    class Session:
-        account = "111111111111"
-        clients = type("C", (), {"partition": "aws"})()
-
-        def client(self, service: str) -> Any:
-            return client
-
     target = Target(
         "111111111111", "us-east-1", "AwsIamUser", "ops", "arn:aws:iam::111111111111:user/ops", "k", facts={"kind": "User"}
     )
     with stub:
-        state = remediation.inspect(Session(), target)
+        state = remediation.inspect(StubSession(client), target)
         assert state["boundary"] is None and not remediation.is_compliant(state)
-        undo_data = remediation.apply(Session(), target, state)
-        assert remediation.undo(Session(), target, undo_data) == ["iam:DeleteUserPermissionsBoundary on ops (it had none before)"]
+        undo_data = remediation.apply(StubSession(client), target, state)
+        assert remediation.undo(StubSession(client), target, undo_data) == [
+            "iam:DeleteUserPermissionsBoundary on ops (it had none before)"
+        ]
     stub.assert_no_pending_responses()
 
 
@@ -215,13 +223,6 @@ def test_a_missing_boundary_policy_fails_loudly_and_a_gone_principal_stays_gone(
     else:
         stub.add_client_error("get_role", "NoSuchEntity", "The role with name ops cannot be found.", 404, {"RoleName": "ops"})
 
-    class Session:
-        account = "111111111111"
-        clients = type("C", (), {"partition": "aws"})()
-
-        def client(self, service: str) -> Any:
-            return client
-
     target = Target(
         "111111111111", "us-east-1", "AwsIamRole", "ops", "arn:aws:iam::111111111111:role/ops", "k", facts={"kind": "Role"}
     )
@@ -229,12 +230,12 @@ def test_a_missing_boundary_policy_fails_loudly_and_a_gone_principal_stays_gone(
     with stub:
         if principal_exists:
             with pytest.raises(PermanentError, match="does not exist in the management account"):
-                remediation.apply(Session(), target, state)
+                remediation.apply(StubSession(client), target, state)
         else:
             from botocore.exceptions import ClientError
 
             with pytest.raises(ClientError) as raised:
-                remediation.apply(Session(), target, state)
+                remediation.apply(StubSession(client), target, state)
             assert raised.value.response["Error"]["Code"] in remediation.gone_codes
     stub.assert_no_pending_responses()
 

@@ -36,13 +36,9 @@ ACCOUNT = "111122223333"
 
 def corpus_records() -> list[dict[str, Any]]:
     """Every bare CloudTrail record of the public corpus and of the fixtures' CloudTrail cases."""
-    out = []
-    for path in sorted(SHARED_EVENTS.glob("*/*.json")):
-        data = json.loads(path.read_text())
-        if "eventName" in data:
-            out.append(data)
-        elif isinstance(data.get("Records"), list):
-            out.extend(r for r in data["Records"] if isinstance(r, dict) and "eventName" in r)
+    from tests.perf.trail_corpus import public_records
+
+    out = public_records(SHARED_EVENTS)
     for i, (_, fixture, case) in enumerate(event_pool()):
         _, detail_type, detail = make_event(fixture, case, ACCOUNT, i)
         if "CloudTrail" in detail_type and "eventName" in detail:
