@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from snapback import registry
 from snapback.config import Exemption
@@ -462,7 +463,9 @@ def test_shared_real_guardduty_events_are_not_routed_here():
 
 
 def test_declared_permissions_are_exactly_the_calls_made(org):
-    """Record every member-account call of the approval check, inspect, apply, verify and undo; map to IAM actions."""
+    """Record every member-account call of the approval check, inspect, apply, the retry of a try
+    interrupted after its snapshots, verify and undo; map to IAM actions."""
+    from snapback.errors import RetryableError
     from snapback.operations import undo
 
     calls: set[str] = set()
@@ -474,7 +477,22 @@ def test_declared_permissions_are_exactly_the_calls_made(org):
         session.client(service).meta.events.register(
             f"before-call.{service}.*", lambda model, prefix=prefix, **_: calls.add(f"{prefix}:{model.name}")
         )
-    (result,) = runtime.process(finding_event(host, ASG), remediations=[NAME])
+    event = finding_event(host, ASG)
+    throttled = [True]
+
+    def create_tags(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        error = {"Code": "RequestLimitExceeded", "Message": "injected RequestLimitExceeded"}
+        return (AWSResponse("https://fault.invalid", 503, {}, None), {"Error": error}) if throttled[0] else None
+
+    session.client("ec2").meta.events.register("before-call.ec2.CreateTags", create_tags)
+    with pytest.raises(RetryableError):  # the try is interrupted after its snapshots
+        runtime.process(event, remediations=[NAME])
+    throttled[0] = False
+    taken = host.snapshots(event["detail"]["id"])
+    assert taken and len(taken) == len(host.volumes())
+    (result,) = runtime.process(event, remediations=[NAME])  # the retry finds the snapshots the first try took
     assert result.outcome is Outcome.REMEDIATED
+    assert host.snapshots(event["detail"]["id"]) == taken
+    assert result.undo["snapshots"] == sorted(s["SnapshotId"] for s in taken)
     undo(runtime, result.audit_id)
     assert calls == set(registry.get(NAME).permissions)
