@@ -367,6 +367,14 @@ def test_moto_gap_launch_groups_stay_on_the_eni_and_verification_says_so(org):
     assert host.sg in eni["groups"] and host.group(ISOLATION)["GroupId"] in eni["groups"]
     assert result.undo["network_interfaces"][0]["groups"] == [host.sg]  # the undo data is recorded
     assert host.protected() is True  # every other step was done
+    # A redrive of the failed event acts again: the instance carries the finding's tag, so the
+    # snapshots that run took are found and kept, not taken twice.
+    finding_id = result.target.facts["finding_id"]
+    taken = host.snapshots(finding_id)
+    assert taken and result.undo["snapshots"] == sorted(s["SnapshotId"] for s in taken)
+    (again,) = runtime_for(org, NAME).process(finding_event(host, PLAIN, finding_id=finding_id), remediations=[NAME])
+    assert again.outcome is Outcome.FAILED and again.undo["snapshots"] == result.undo["snapshots"]
+    assert host.snapshots(finding_id) == taken
 
 
 @pytest.mark.parametrize("mode, outcome", [("notify", Outcome.NOTIFIED), ("dry-run", Outcome.DRY_RUN)])

@@ -19,10 +19,11 @@ Action: in the order of the AWS incident-response guidance (AWSSupport-ContainEC
        (condition ec2:SourceInstanceARN, which also covers credentials stolen from IMDS and used
        elsewhere; aws:TokenIssueTime is not used because it would cut every instance of the role);
     6. EBS snapshots of every attached volume (CreateSnapshots, crash-consistent), tagged with the
-       finding id;
+       finding id; their ids come from CreateSnapshots' answer (a retry after an interrupted try
+       looks the finding's snapshots up first: CreateSnapshots has no idempotency token);
     7. tags on the instance: snapback:isolated (time) and snapback:finding (finding id).
-    The instance is read again to verify: every ENI in exactly the empty isolation group,
-    protection on, out of its Auto Scaling group, role denied, tagged.
+    What the isolation changed is read again to verify: every ENI in exactly the empty isolation
+    group, protection on, out of its Auto Scaling group, role denied, tagged.
 Approval: an instance tagged critical (`critical_tag_key` = `critical_tag_value`, default
     snapback:critical=true) is not isolated automatically, even in enforce mode: the outcome is
     NOTIFIED with the plan, and `snapback approve <audit id>` (or the Security Hub custom action)
