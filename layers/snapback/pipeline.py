@@ -300,7 +300,7 @@ def _decide(
             rt.ledger.remember(held, before, planned)
         _update_source_finding(rt, target, "NOTIFIED", f"Snapback {name}: remediating {target.resource_id}")
         undo = remediation.apply(session, target, before)
-        after = remediation.inspect(session, target)
+        after = remediation.verify(session, target, before, undo)
     except ClientError as err:
         if error_code(err) in remediation.gone_codes:
             return Result(Outcome.ALREADY_COMPLIANT, f"resource no longer exists ({error_code(err)})", mode=mode)

@@ -11,10 +11,11 @@ Hooks a remediation provides:
     plan(target, state) -> [action]   what apply would do, in words (for notify / dry-run)
     apply(session, target, state) -> undo data
     undo(session, target, undo_data)  restore the before state exactly
-Optional: undo_data_for, finished (an interrupted try's work is all done), resolve_finding, sweep,
-sweep_key, needs_approval (hold enforce for a person), review (adjust the decided outcome), drift
-(what undo must not clobber), shared_resource (what the action writes when it is not the target's
-own resource: the lock is taken on it).
+Optional: undo_data_for, verify (the state after apply, default: inspect again), finished (an
+interrupted try's work is all done), resolve_finding, sweep, sweep_key, needs_approval (hold enforce
+for a person), review (adjust the decided outcome), drift (what undo must not clobber),
+shared_resource (what the action writes when it is not the target's own resource: the lock is taken
+on it).
 """
 
 from __future__ import annotations
@@ -102,6 +103,15 @@ class Remediation(ABC):
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         raise PermanentError(self.no_undo_reason or f"{self.name} has no undo")
+
+    def verify(
+        self, session: MemberSession, target: Target, before: Mapping[str, Any], undo: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """The state after `apply(before)` returned `undo`, read from AWS: what the audit records as
+        `after` and `is_compliant` judges. Default: `inspect` again. A remediation may read only what
+        its action changed, taking the rest from `before`; the result must have the shape `inspect`
+        gives and equal what `inspect` would read now (undo compares it with `inspect` for drift)."""
+        return self.inspect(session, target)
 
     def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
         """The undo data `apply` returns, from the before state alone, for remediations whose undo needs

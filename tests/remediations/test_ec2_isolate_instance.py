@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from snapback import registry
 from snapback.config import Exemption
@@ -366,6 +367,14 @@ def test_moto_gap_launch_groups_stay_on_the_eni_and_verification_says_so(org):
     assert host.sg in eni["groups"] and host.group(ISOLATION)["GroupId"] in eni["groups"]
     assert result.undo["network_interfaces"][0]["groups"] == [host.sg]  # the undo data is recorded
     assert host.protected() is True  # every other step was done
+    # A redrive of the failed event acts again: the instance carries the finding's tag, so the
+    # snapshots that run took are found and kept, not taken twice.
+    finding_id = result.target.facts["finding_id"]
+    taken = host.snapshots(finding_id)
+    assert taken and result.undo["snapshots"] == sorted(s["SnapshotId"] for s in taken)
+    (again,) = runtime_for(org, NAME).process(finding_event(host, PLAIN, finding_id=finding_id), remediations=[NAME])
+    assert again.outcome is Outcome.FAILED and again.undo["snapshots"] == result.undo["snapshots"]
+    assert host.snapshots(finding_id) == taken
 
 
 @pytest.mark.parametrize("mode, outcome", [("notify", Outcome.NOTIFIED), ("dry-run", Outcome.DRY_RUN)])
@@ -462,7 +471,9 @@ def test_shared_real_guardduty_events_are_not_routed_here():
 
 
 def test_declared_permissions_are_exactly_the_calls_made(org):
-    """Record every member-account call of the approval check, inspect, apply, verify and undo; map to IAM actions."""
+    """Record every member-account call of the approval check, inspect, apply, the retry of a try
+    interrupted after its snapshots, verify and undo; map to IAM actions."""
+    from snapback.errors import RetryableError
     from snapback.operations import undo
 
     calls: set[str] = set()
@@ -474,7 +485,22 @@ def test_declared_permissions_are_exactly_the_calls_made(org):
         session.client(service).meta.events.register(
             f"before-call.{service}.*", lambda model, prefix=prefix, **_: calls.add(f"{prefix}:{model.name}")
         )
-    (result,) = runtime.process(finding_event(host, ASG), remediations=[NAME])
+    event = finding_event(host, ASG)
+    throttled = [True]
+
+    def create_tags(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        error = {"Code": "RequestLimitExceeded", "Message": "injected RequestLimitExceeded"}
+        return (AWSResponse("https://fault.invalid", 503, {}, None), {"Error": error}) if throttled[0] else None
+
+    session.client("ec2").meta.events.register("before-call.ec2.CreateTags", create_tags)
+    with pytest.raises(RetryableError):  # the try is interrupted after its snapshots
+        runtime.process(event, remediations=[NAME])
+    throttled[0] = False
+    taken = host.snapshots(event["detail"]["id"])
+    assert taken and len(taken) == len(host.volumes())
+    (result,) = runtime.process(event, remediations=[NAME])  # the retry finds the snapshots the first try took
     assert result.outcome is Outcome.REMEDIATED
+    assert host.snapshots(event["detail"]["id"]) == taken
+    assert result.undo["snapshots"] == sorted(s["SnapshotId"] for s in taken)
     undo(runtime, result.audit_id)
     assert calls == set(registry.get(NAME).permissions)

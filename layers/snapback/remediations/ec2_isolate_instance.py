@@ -19,10 +19,11 @@ Action: in the order of the AWS incident-response guidance (AWSSupport-ContainEC
        (condition ec2:SourceInstanceARN, which also covers credentials stolen from IMDS and used
        elsewhere; aws:TokenIssueTime is not used because it would cut every instance of the role);
     6. EBS snapshots of every attached volume (CreateSnapshots, crash-consistent), tagged with the
-       finding id;
+       finding id; their ids come from CreateSnapshots' answer (a retry after an interrupted try
+       looks the finding's snapshots up first: CreateSnapshots has no idempotency token);
     7. tags on the instance: snapback:isolated (time) and snapback:finding (finding id).
-    The instance is read again to verify: every ENI in exactly the empty isolation group,
-    protection on, out of its Auto Scaling group, role denied, tagged.
+    What the isolation changed is read again to verify: every ENI in exactly the empty isolation
+    group, protection on, out of its Auto Scaling group, role denied, tagged.
 Approval: an instance tagged critical (`critical_tag_key` = `critical_tag_value`, default
     snapback:critical=true) is not isolated automatically, even in enforce mode: the outcome is
     NOTIFIED with the plan, and `snapback approve <audit id>` (or the Security Hub custom action)
@@ -32,7 +33,7 @@ Undo: put every ENI back in its original security groups, attach the instance to
     it was, delete the deny policy, restore the instance tags. Snapshots and the Snapback security
     groups are kept (evidence; reused by the next isolation). Each step checks first: idempotent.
 Permissions: ec2:DescribeInstances, ec2:DescribeInstanceAttribute, ec2:DescribeNetworkInterfaces,
-    ec2:DescribeIamInstanceProfileAssociations, ec2:DescribeSecurityGroups, ec2:DescribeSnapshots,
+    ec2:DescribeSecurityGroups, ec2:DescribeSnapshots,
     ec2:ModifyInstanceAttribute, ec2:CreateSecurityGroup, ec2:AuthorizeSecurityGroupIngress,
     ec2:AuthorizeSecurityGroupEgress, ec2:RevokeSecurityGroupIngress, ec2:RevokeSecurityGroupEgress,
     ec2:ModifyNetworkInterfaceAttribute, ec2:CreateSnapshots, ec2:CreateTags, ec2:DeleteTags,
@@ -51,7 +52,9 @@ Options (snapback.yaml `remediations.ec2_isolate_instance.options`): `type_prefi
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,6 +79,9 @@ FINDING_TAG = "snapback:finding"
 WORLD_V4, WORLD_V6 = {"CidrIp": "0.0.0.0/0"}, {"CidrIpv6": "::/0"}
 ALL_TRAFFIC = [{"IpProtocol": "-1", "IpRanges": [WORLD_V4], "Ipv6Ranges": [WORLD_V6]}]
 GONE_STATES = frozenset({"terminated", "shutting-down"})
+# How long this event's inspect stands for the instance's tags in the approval check (the pipeline asks
+# right after inspecting; anything older is read again).
+FRESH_SECONDS = 60.0
 
 
 def policy_name(instance_id: str) -> str:
@@ -134,6 +140,110 @@ def _metadata(instance: Mapping[str, Any]) -> dict[str, Any]:
     return _json_safe(out)
 
 
+def _describe(ec2: Any, instance_id: str) -> dict[str, Any]:
+    (instance,) = [i for r in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"] for i in r["Instances"]]
+    return instance
+
+
+def _observed(instance: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of the state DescribeInstances shows. Its NetworkInterfaces are the attached ENIs with
+    their groups; its IamInstanceProfile is the one associated (an instance has one at most: EC2 API
+    Reference, AssociateIamInstanceProfile)."""
+    state = instance.get("State", {}).get("Name", "unknown")
+    tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+    if state in GONE_STATES:
+        return {"instance_id": instance["InstanceId"], "instance_state": state, "tags": tags}
+    enis = [
+        {
+            "id": e["NetworkInterfaceId"],
+            "vpc_id": e.get("VpcId"),
+            "device_index": e.get("Attachment", {}).get("DeviceIndex"),
+            "groups": [g["GroupId"] for g in e.get("Groups", [])],
+        }
+        for e in instance.get("NetworkInterfaces", [])
+    ]
+    enis.sort(key=lambda e: (e["device_index"] if e["device_index"] is not None else 99, e["id"]))
+    return {
+        "instance_id": instance["InstanceId"],
+        "instance_state": state,
+        "spot": instance.get("InstanceLifecycle") == "spot",
+        "tags": tags,
+        "metadata": _metadata(instance),
+        "network_interfaces": enis,
+    }
+
+
+def _vpcs(observed: Mapping[str, Any]) -> list[str]:
+    return sorted({e["vpc_id"] for e in observed.get("network_interfaces", []) if e["vpc_id"]})
+
+
+def _profile_arns(instance: Mapping[str, Any]) -> list[str]:
+    """The associated instance profile (DescribeInstances' IamInstanceProfile, or the metadata kept of it)."""
+    arn = (instance.get("IamInstanceProfile") or {}).get("Arn")
+    return [str(arn)] if arn else []
+
+
+def _snapback_groups(ec2: Any, vpcs: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Both Snapback groups of every VPC, (vpc, name) -> group: one DescribeSecurityGroups (filter
+    values are ORed within a filter, filters ANDed)."""
+    if not vpcs:
+        return {}
+    found = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": vpcs}, {"Name": "group-name", "Values": [ISOLATION_GROUP, ALLOW_ALL_GROUP]}]
+    )["SecurityGroups"]
+    return {(g["VpcId"], g["GroupName"]): g for g in found}
+
+
+def _summary(group: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not group:
+        return None
+    return {"id": group["GroupId"], "rules": len(group.get("IpPermissions", [])) + len(group.get("IpPermissionsEgress", []))}
+
+
+def _auto_scaling_group(session: MemberSession, instance_id: str) -> str | None:
+    found = session.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+    return str(found[0]["AutoScalingGroupName"]) if found else None
+
+
+def _state(
+    observed: Mapping[str, Any],
+    instance: Mapping[str, Any],
+    groups: Mapping[tuple[str, str], Mapping[str, Any]],
+    *,
+    protected: bool,
+    auto_scaling_group: str | None,
+    roles: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The state `inspect` (and `verify`, with the same shape) returns for a running instance."""
+    return {
+        **observed,
+        "isolation_groups": {vpc: _summary(groups.get((vpc, ISOLATION_GROUP))) for vpc in _vpcs(observed)},
+        "termination_protection": protected,
+        "auto_scaling_group": auto_scaling_group,
+        "roles": roles,
+        "volumes": sorted(
+            m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("VolumeId")
+        ),
+    }
+
+
+@dataclass
+class _Read:
+    """What this event's `inspect` read (the plugin object lives for one event): `apply` works from it
+    without reading again only when it is handed that very state (the first try); a retry is handed the
+    before state an interrupted try remembered, another object, and reads what that try may have
+    changed. The approval check takes the instance's tags from it."""
+
+    target: tuple[str, str, str]
+    state: dict[str, Any]
+    groups: dict[tuple[str, str], dict[str, Any]]
+    at: float
+
+
+def _key(target: Target) -> tuple[str, str, str]:
+    return (target.account, target.region, target.resource_id)
+
+
 @register
 class Ec2IsolateInstance(Remediation):
     name = "ec2_isolate_instance"
@@ -157,7 +267,6 @@ class Ec2IsolateInstance(Remediation):
         "ec2:CreateSnapshots",
         "ec2:CreateTags",
         "ec2:DeleteTags",
-        "ec2:DescribeIamInstanceProfileAssociations",
         "ec2:DescribeInstanceAttribute",
         "ec2:DescribeInstances",
         "ec2:DescribeNetworkInterfaces",
@@ -172,7 +281,7 @@ class Ec2IsolateInstance(Remediation):
         "iam:GetRolePolicy",
         "iam:PutRolePolicy",
     )
-    call_budget = 50
+    call_budget = 36
     gone_codes = frozenset({"InvalidInstanceID.NotFound"})
     defaults = {
         "type_prefixes": list(TYPE_PREFIXES),
@@ -180,6 +289,7 @@ class Ec2IsolateInstance(Remediation):
         "critical_tag_key": "snapback:critical",
         "critical_tag_value": "true",
     }
+    _read: _Read | None = None  # this event's inspect (see _Read)
 
     # -- resolve -----------------------------------------------------------------------------------
     def resolve(self, event: Envelope, call: CloudTrailCall | None) -> Target:
@@ -232,65 +342,66 @@ class Ec2IsolateInstance(Remediation):
 
     def _critical_tag(self, session: MemberSession, target: Target) -> str | None:
         key, value = str(self.options["critical_tag_key"]), str(self.options["critical_tag_value"])
-        reservations = session.client("ec2").describe_instances(InstanceIds=[target.resource_id])["Reservations"]
-        tags = {t["Key"]: t["Value"] for r in reservations for i in r["Instances"] for t in i.get("Tags", [])}
+        read = self._read
+        if read is not None and read.target == _key(target) and time.monotonic() - read.at < FRESH_SECONDS:
+            tags = dict(read.state["tags"])  # this event's inspect read the instance a moment ago
+        else:
+            tags = _observed(_describe(session.client("ec2"), target.resource_id))["tags"]
         return f"{key}={tags[key]}" if key in tags and tags[key].lower() == value.lower() else None
 
     # -- inspect -----------------------------------------------------------------------------------
     def inspect(self, session: MemberSession, target: Target) -> dict[str, Any]:
+        """The instance from one DescribeInstances (state, tags, ENIs and their groups, instance profile,
+        volumes), the Snapback groups of its VPCs from one DescribeSecurityGroups, then what
+        DescribeInstances does not show: termination protection, Auto Scaling membership, the roles."""
         ec2 = session.client("ec2")
-        instance_id = target.resource_id
-        (instance,) = [i for r in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"] for i in r["Instances"]]
-        state = instance.get("State", {}).get("Name", "unknown")
-        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-        if state in GONE_STATES:
-            return {"instance_id": instance_id, "instance_state": state, "tags": tags}
-        enis = [
-            {
-                "id": e["NetworkInterfaceId"],
-                "vpc_id": e.get("VpcId"),
-                "device_index": e.get("Attachment", {}).get("DeviceIndex"),
-                "groups": [g["GroupId"] for g in e.get("Groups", [])],
-            }
-            for e in ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id", "Values": [instance_id]}])[
-                "NetworkInterfaces"
-            ]
-        ]
-        enis.sort(key=lambda e: (e["device_index"] if e["device_index"] is not None else 99, e["id"]))
-        protection = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiTermination")
-        asg = session.client("autoscaling").describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
-        associations = ec2.describe_iam_instance_profile_associations(
-            Filters=[{"Name": "instance-id", "Values": [instance_id]}, {"Name": "state", "Values": ["associated"]}]
-        )["IamInstanceProfileAssociations"]
-        vpcs = sorted({e["vpc_id"] for e in enis if e["vpc_id"]})
-        return {
-            "instance_id": instance_id,
-            "instance_state": state,
-            "spot": instance.get("InstanceLifecycle") == "spot",
-            "tags": tags,
-            "metadata": _metadata(instance),
-            "network_interfaces": enis,
-            "isolation_groups": {vpc: self._snapback_group(ec2, vpc, ISOLATION_GROUP) for vpc in vpcs},
-            "termination_protection": bool(protection.get("DisableApiTermination", {}).get("Value")),
-            "auto_scaling_group": asg[0]["AutoScalingGroupName"] if asg else None,
-            "roles": self._roles(session, [a["IamInstanceProfile"]["Arn"] for a in associations], instance_id),
-            "volumes": sorted(
-                m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("VolumeId")
-            ),
-            "snapshots": self._snapshots(ec2, instance_id, str(target.facts.get("finding_id") or "")),
-        }
+        instance = _describe(ec2, target.resource_id)
+        observed = _observed(instance)
+        if observed["instance_state"] in GONE_STATES:
+            return observed
+        groups = _snapback_groups(ec2, _vpcs(observed))
+        protection = ec2.describe_instance_attribute(InstanceId=target.resource_id, Attribute="disableApiTermination")
+        state = _state(
+            observed,
+            instance,
+            groups,
+            protected=bool(protection.get("DisableApiTermination", {}).get("Value")),
+            auto_scaling_group=_auto_scaling_group(session, target.resource_id),
+            roles=self._roles(session, _profile_arns(instance), target.resource_id),
+        )
+        self._read = _Read(_key(target), state, groups, time.monotonic())
+        return state
 
-    def _snapback_group(self, ec2: Any, vpc: str, name: str) -> dict[str, Any] | None:
-        found = ec2.describe_security_groups(
-            Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": [name]}]
-        )["SecurityGroups"]
-        if not found:
-            return None
-        group = found[0]
-        return {
-            "id": group["GroupId"],
-            "rules": len(group.get("IpPermissions", [])) + len(group.get("IpPermissionsEgress", [])),
-        }
+    def verify(
+        self, session: MemberSession, target: Target, before: Mapping[str, Any], undo: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Read again what the isolation changed, from AWS: the instance (ENI groups, tags), the isolation
+        groups' rules, termination protection when it was off, Auto Scaling membership when it had a
+        group, the deny policy on each role it put one on. The rest is as `before` had it: nothing
+        here changes it (the instance profile is compared, and its roles read again if it changed)."""
+        ec2 = session.client("ec2")
+        instance = _describe(ec2, target.resource_id)
+        observed = _observed(instance)
+        if observed["instance_state"] in GONE_STATES:
+            return observed
+        groups = _snapback_groups(ec2, _vpcs(observed))
+        protected = bool(before.get("termination_protection"))
+        if not protected and not before.get("spot"):
+            answer = ec2.describe_instance_attribute(InstanceId=target.resource_id, Attribute="disableApiTermination")
+            protected = bool(answer.get("DisableApiTermination", {}).get("Value"))
+        group = _auto_scaling_group(session, target.resource_id) if before.get("auto_scaling_group") else None
+        profiles = _profile_arns(instance)
+        if profiles == _profile_arns(before.get("metadata") or {}):
+            iam = session.client("iam")
+            roles = [
+                {**r, "denied": self._has_policy(iam, r["role"], policy_name(target.resource_id))}
+                if r.get("denied") is False
+                else dict(r)
+                for r in before.get("roles", [])
+            ]
+        else:  # another profile was associated meanwhile: its roles, read
+            roles = self._roles(session, profiles, target.resource_id)
+        return _state(observed, instance, groups, protected=protected, auto_scaling_group=group, roles=roles)
 
     def _roles(self, session: MemberSession, profile_arns: list[str], instance_id: str) -> list[dict[str, Any]]:
         iam = session.client("iam")
@@ -318,6 +429,7 @@ class Ec2IsolateInstance(Remediation):
 
     @staticmethod
     def _snapshots(ec2: Any, instance_id: str, finding_id: str) -> list[str]:
+        """The snapshots an earlier try or run took for this finding (tagged with it when created)."""
         if not finding_id:
             return []
         found = ec2.describe_snapshots(
@@ -409,24 +521,19 @@ class Ec2IsolateInstance(Remediation):
 
     def apply(self, session: MemberSession, target: Target, state: Mapping[str, Any]) -> dict[str, Any]:
         """Isolate, from the state before the first try. Re-entrant: a retry after a crash is handed the
-        same (remembered) state, so every step that is not idempotent checks the live state first."""
+        same (remembered) state, so every step that is not idempotent checks the live state first. The
+        first try is handed the state this event's inspect just read: that is the live state."""
         ec2 = session.client("ec2")
         instance_id = target.resource_id
         finding_id = str(target.facts.get("finding_id") or "unknown")
         undo = self.undo_data_for(target, state)
         assert undo is not None, "apply is only called on a running instance's state"
+        read = self._read if self._read is not None and self._read.state is state else None
         if not state["termination_protection"] and not state.get("spot"):
             ec2.modify_instance_attribute(InstanceId=instance_id, DisableApiTermination={"Value": True})
         if state.get("auto_scaling_group"):
-            autoscaling = session.client("autoscaling")
-            # a crashed try may have detached it already: detaching twice is an error
-            if autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]:
-                autoscaling.detach_instances(
-                    InstanceIds=[instance_id],
-                    AutoScalingGroupName=state["auto_scaling_group"],
-                    ShouldDecrementDesiredCapacity=False,
-                )
-        self._swap_groups(ec2, state["network_interfaces"], finding_id)
+            self._detach(session, instance_id, str(state["auto_scaling_group"]), known_in_group=read is not None)
+        self._swap_groups(ec2, state["network_interfaces"], finding_id, read)
         iam = session.client("iam")
         for role in state.get("roles", []):
             if role.get("denied") is False:
@@ -436,8 +543,11 @@ class Ec2IsolateInstance(Remediation):
                     PolicyDocument=json.dumps(deny_policy(target.resource_arn)),
                 )
         if state.get("volumes") and not state.get("snapshots"):
-            # a crashed try may have taken them already (CreateSnapshots has no idempotency token)
-            taken = self._snapshots(ec2, instance_id, finding_id)
+            # CreateSnapshots has no idempotency token: a try killed after it must not take them twice.
+            # Looked up only when one may have been taken: on a retry (handed the remembered state), or
+            # when the instance already carries this finding's tag (a run for it got that far and failed).
+            earlier = read is None or (state.get("tags") or {}).get(FINDING_TAG) == finding_id
+            taken = self._snapshots(ec2, instance_id, finding_id) if earlier else []
             if not taken:
                 created = ec2.create_snapshots(
                     InstanceSpecification={"InstanceId": instance_id, "ExcludeBootVolume": False},
@@ -453,44 +563,70 @@ class Ec2IsolateInstance(Remediation):
                     ],
                     CopyTagsFromSource="volume",
                 )
+                # the response lists one snapshot per volume (EC2 API Reference, CreateSnapshots)
                 taken = sorted(s["SnapshotId"] for s in created.get("Snapshots", []))
             undo["snapshots"] = taken
         new_tags = {ISOLATED_TAG: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), FINDING_TAG: finding_id}
         ec2.create_tags(Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in new_tags.items()])
         return undo
 
-    def _swap_groups(self, ec2: Any, enis: list[dict[str, Any]], finding_id: str) -> None:
+    @staticmethod
+    def _detach(session: MemberSession, instance_id: str, group: str, *, known_in_group: bool) -> None:
+        """Detach without decrementing. `known_in_group`: this event just read it in the group; a retry
+        reads first, since a crashed try may have detached it already (detaching twice is an error)."""
+        if not known_in_group and _auto_scaling_group(session, instance_id) is None:
+            return
+        session.client("autoscaling").detach_instances(
+            InstanceIds=[instance_id], AutoScalingGroupName=group, ShouldDecrementDesiredCapacity=False
+        )
+
+    def _swap_groups(self, ec2: Any, enis: list[dict[str, Any]], finding_id: str, read: _Read | None) -> None:
         """Allow-all first (tracked flows become untracked), then the empty isolation group."""
         if not enis:
             return
         vpcs = sorted({e["vpc_id"] for e in enis})
-        allow_all = {vpc: self._ensure_group(ec2, vpc, ALLOW_ALL_GROUP, finding_id) for vpc in vpcs}
-        isolation = {vpc: self._ensure_group(ec2, vpc, ISOLATION_GROUP, finding_id) for vpc in vpcs}
-        for group, created in allow_all.values():
-            self._arm(ec2, group, created)
-        for group, created in isolation.values():
-            self._empty(ec2, group, created)
-        # A retry after a crash is handed the groups from before the first try: an ENI that try already
-        # isolated must not pass through allow-all again.
-        live = {
-            e["NetworkInterfaceId"]: [g["GroupId"] for g in e.get("Groups", [])]
-            for e in ec2.describe_network_interfaces(NetworkInterfaceIds=[e["id"] for e in enis])["NetworkInterfaces"]
+        known = read.groups if read is not None else _snapback_groups(ec2, vpcs)
+        allow_all = {
+            vpc: self._ensure_group(ec2, vpc, ALLOW_ALL_GROUP, finding_id, known.get((vpc, ALLOW_ALL_GROUP))) for vpc in vpcs
         }
-        pending = [e for e in enis if live.get(e["id"]) != [isolation[e["vpc_id"]][0]]]
+        isolation = {
+            vpc: self._ensure_group(ec2, vpc, ISOLATION_GROUP, finding_id, known.get((vpc, ISOLATION_GROUP))) for vpc in vpcs
+        }
+        for group in allow_all.values():
+            self._arm(ec2, group)
+        for group in isolation.values():
+            self._empty(ec2, group)
+        # A retry after a crash is handed the groups from before the first try: an ENI that try already
+        # isolated must not pass through allow-all again. The first try's state is the live one.
+        if read is not None:
+            live = {e["id"]: e["groups"] for e in enis}
+        else:
+            live = {
+                e["NetworkInterfaceId"]: [g["GroupId"] for g in e.get("Groups", [])]
+                for e in ec2.describe_network_interfaces(NetworkInterfaceIds=[e["id"] for e in enis])["NetworkInterfaces"]
+            }
+        pending = [e for e in enis if live.get(e["id"]) != [isolation[e["vpc_id"]]["GroupId"]]]
         for eni in pending:
-            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[allow_all[eni["vpc_id"]][0]])
+            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[allow_all[eni["vpc_id"]]["GroupId"]])
         for eni in pending:
-            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[isolation[eni["vpc_id"]][0]])
-        for group, _ in allow_all.values():
-            in_use = ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": [group]}])["NetworkInterfaces"]
-            if not in_use:  # another isolation may be mid-swap in this VPC: leave it armed for that one
+            ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["id"], Groups=[isolation[eni["vpc_id"]]["GroupId"]])
+        armed = [g["GroupId"] for g in allow_all.values()]
+        in_use = {
+            g["GroupId"]
+            for e in ec2.describe_network_interfaces(Filters=[{"Name": "group-id", "Values": armed}])["NetworkInterfaces"]
+            for g in e.get("Groups", [])
+        }
+        for group in allow_all.values():
+            if group["GroupId"] not in in_use:  # another isolation may be mid-swap in this VPC: leave it armed for that one
                 self._empty(ec2, group)
 
-    def _ensure_group(self, ec2: Any, vpc: str, name: str, finding_id: str) -> tuple[str, bool]:
-        """(group id, made by this call): a group just made has only the default egress rule."""
-        existing = self._snapback_group(ec2, vpc, name)
+    @staticmethod
+    def _ensure_group(ec2: Any, vpc: str, name: str, finding_id: str, existing: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The group as read (`existing`), or made now: a group just made holds only EC2's default egress
+        rule, all traffic to 0.0.0.0/0 (EC2 User Guide, "Default security groups and custom security
+        groups"), so it needs no read. A copy: arming it notes the rules added."""
         if existing:
-            return str(existing["id"]), False
+            return {k: list(existing.get(k, [])) if k.startswith("IpPermissions") else v for k, v in existing.items()}
         purpose = "allow-all step of an isolation" if name == ALLOW_ALL_GROUP else "isolation: no inbound, no outbound"
         try:
             created = ec2.create_security_group(
@@ -511,54 +647,75 @@ class Ec2IsolateInstance(Remediation):
         except ClientError as err:
             if error_code(err) != "InvalidGroup.Duplicate":
                 raise
-            again = self._snapback_group(ec2, vpc, name)  # created concurrently by another isolation
+            again = _snapback_groups(ec2, [vpc]).get((vpc, name))  # made meanwhile (another isolation, a killed try)
             if again is None:
                 raise
-            return str(again["id"]), False
-        return str(created["GroupId"]), True
+            return dict(again)
+        return {
+            "GroupId": created["GroupId"],
+            "IpPermissions": [],
+            "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [dict(WORLD_V4)]}],
+        }
 
     @staticmethod
-    def _arm(ec2: Any, group: str, created: bool = False) -> None:
-        # A group this run just made holds only EC2's default egress rule (all traffic to 0.0.0.0/0,
-        # EC2 User Guide, "Default security groups and custom security groups"): no read needed.
-        current = (
-            {"IpPermissions": [], "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [WORLD_V4]}]}
-            if created
-            else ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]
-        )
-        for rules, authorize in (
-            (current.get("IpPermissions", []), ec2.authorize_security_group_ingress),
-            (current.get("IpPermissionsEgress", []), ec2.authorize_security_group_egress),
+    def _arm(ec2: Any, group: dict[str, Any], again: bool = True) -> None:
+        """All traffic in and out, IPv4 and IPv6, on top of what `group` (as last read or made) holds."""
+        for key, authorize in (
+            ("IpPermissions", ec2.authorize_security_group_ingress),
+            ("IpPermissionsEgress", ec2.authorize_security_group_egress),
         ):
             have = {
                 (r.get("IpProtocol"), c.get("CidrIp") or c.get("CidrIpv6"))
-                for r in rules
+                for r in group.get(key, [])
                 for c in r.get("IpRanges", []) + r.get("Ipv6Ranges", [])
             }
             missing = []
             if ("-1", "0.0.0.0/0") not in have:
-                missing.append({"IpProtocol": "-1", "IpRanges": [WORLD_V4]})
+                missing.append({"IpProtocol": "-1", "IpRanges": [dict(WORLD_V4)]})
             if ("-1", "::/0") not in have:
-                missing.append({"IpProtocol": "-1", "Ipv6Ranges": [WORLD_V6]})
-            if missing:
-                authorize(GroupId=group, IpPermissions=missing)
+                missing.append({"IpProtocol": "-1", "Ipv6Ranges": [dict(WORLD_V6)]})
+            if not missing:
+                continue
+            try:
+                authorize(GroupId=group["GroupId"], IpPermissions=missing)
+            except ClientError as err:
+                # armed meanwhile (another isolation in this VPC): the whole request failed; read and arm again
+                if error_code(err) != "InvalidPermission.Duplicate" or not again:
+                    raise
+                group.update(Ec2IsolateInstance._read_group(ec2, group["GroupId"]))
+                Ec2IsolateInstance._arm(ec2, group, again=False)
+                return
+            group[key] = [*group.get(key, []), *missing]
 
     @staticmethod
-    def _empty(ec2: Any, group: str, created: bool = False) -> None:
-        if created:  # only the default egress rule (see _arm); a group that has lost it is read after all
+    def _empty(ec2: Any, group: Mapping[str, Any]) -> None:
+        """Revoke every rule `group` (as last read, made or armed) holds. A rule that is not there any more
+        (InvalidPermission.NotFound in a non-default VPC; listed as unknown, without an error, in a
+        default VPC: EC2 API Reference, RevokeSecurityGroupIngress) means the group changed since: it is
+        read and emptied as it is now."""
+        current: Mapping[str, Any] = group
+        for attempt in (1, 2):
+            stale = False
             try:
-                ec2.revoke_security_group_egress(
-                    GroupId=group, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
-                )
-                return
+                for key, revoke in (
+                    ("IpPermissions", ec2.revoke_security_group_ingress),
+                    ("IpPermissionsEgress", ec2.revoke_security_group_egress),
+                ):
+                    if current.get(key):
+                        answer = revoke(GroupId=current["GroupId"], IpPermissions=current[key])
+                        stale = stale or bool(answer.get("UnknownIpPermissions"))
             except ClientError as err:
-                if error_code(err) != "InvalidPermission.NotFound":
+                if error_code(err) != "InvalidPermission.NotFound" or attempt == 2:
                     raise
-        (current,) = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"]
-        if current.get("IpPermissions"):
-            ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=current["IpPermissions"])
-        if current.get("IpPermissionsEgress"):
-            ec2.revoke_security_group_egress(GroupId=group, IpPermissions=current["IpPermissionsEgress"])
+                stale = True
+            if not stale or attempt == 2:
+                return
+            current = Ec2IsolateInstance._read_group(ec2, str(group["GroupId"]))
+
+    @staticmethod
+    def _read_group(ec2: Any, group_id: str) -> dict[str, Any]:
+        (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+        return dict(group)
 
     # -- undo --------------------------------------------------------------------------------------
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
