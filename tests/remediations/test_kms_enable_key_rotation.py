@@ -219,3 +219,42 @@ def test_declared_permissions_are_exactly_the_calls_made(org):
     (result,) = runtime.process(event_for(CASES[0], account, key, arn), remediations=[NAME])
     undo(runtime, result.audit_id)
     assert {f"kms:{c}" for c in calls} == set(registry.get(NAME).permissions)
+
+
+def test_verify_reads_rotation_as_inspect_does_including_the_period_moto_omits():
+    """Real KMS answers GetKeyRotationStatus with RotationPeriodInDays once rotation is on (moto does
+    not): verify must carry it exactly as inspect would, or undo would see drift that is not there."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from snapback.outcomes import Target
+    from snapback.remediations.kms_enable_key_rotation import KmsEnableKeyRotation
+
+    arn = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    client = boto3.client("kms", region_name="us-east-1")
+    stub = Stubber(client)
+    meta = {"KeyId": arn.rsplit("/", 1)[1], "Arn": arn, "KeyManager": "CUSTOMER", "KeySpec": "SYMMETRIC_DEFAULT"}
+    meta.update(KeyState="Enabled", Origin="AWS_KMS", KeyUsage="ENCRYPT_DECRYPT")
+    rotation = {"KeyRotationEnabled": True, "RotationPeriodInDays": 180}
+    stub.add_response("get_key_rotation_status", rotation, {"KeyId": arn})  # verify
+    stub.add_response("describe_key", {"KeyMetadata": meta}, {"KeyId": arn})  # inspect
+    stub.add_response("get_key_rotation_status", rotation, {"KeyId": arn})
+
+    class Session:
+        def client(self, service: str, region: str | None = None) -> object:
+            return client
+
+    remediation = KmsEnableKeyRotation()
+    target = Target("111111111111", "us-east-1", "AwsKmsKey", meta["KeyId"], arn, "k")
+    before = {
+        "key_manager": "CUSTOMER",
+        "key_spec": "SYMMETRIC_DEFAULT",
+        "key_state": "Enabled",
+        "origin": "AWS_KMS",
+        "not_a_candidate": None,
+        "rotation_enabled": False,
+    }
+    with stub:
+        after = remediation.verify(Session(), target, before, None)  # type: ignore[arg-type]
+        assert after == remediation.inspect(Session(), target)  # type: ignore[arg-type]
+    assert after["rotation_period_days"] == 180 and remediation.is_compliant(after)

@@ -130,7 +130,7 @@ class CloudTrailRestartLogging(Remediation):
         "cloudtrail:StartLogging",
         "cloudtrail:StopLogging",
     )
-    call_budget = 17
+    call_budget = 15
     sweep_scope = "region"
 
     # -- resolve ---------------------------------------------------------------------------------
@@ -291,6 +291,22 @@ class CloudTrailRestartLogging(Remediation):
 
     def undo_data_for(self, target: Target, before: Mapping[str, Any]) -> dict[str, Any] | None:
         return {"started": [{"trail": t["trail"], "region": t["home_region"]} for t in self._to_start(before)]}
+
+    def verify(
+        self, session: MemberSession, target: Target, before: Mapping[str, Any], undo: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Logging is what apply changed: read the status of each trail it started again; the trails'
+        configuration and scope are as before (StartLogging changes neither)."""
+
+        def reread(trail: Mapping[str, Any]) -> dict[str, Any]:
+            if trail not in self._to_start(before):
+                return dict(trail)
+            status = session.client("cloudtrail", trail["home_region"]).get_trail_status(Name=trail["arn"])
+            return {**trail, "logging": bool(status.get("IsLogging"))}
+
+        if "trails" in before:
+            return {**before, "trails": [reread(t) for t in before["trails"]]}
+        return reread(before)
 
     def undo(self, session: MemberSession, target: Target, undo_data: Mapping[str, Any]) -> list[str]:
         actions = []

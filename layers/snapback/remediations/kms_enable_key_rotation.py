@@ -76,7 +76,7 @@ class KmsEnableKeyRotation(Remediation):
     )
     controls = ("KMS.4",)
     permissions = ("kms:DescribeKey", "kms:DisableKeyRotation", "kms:EnableKeyRotation", "kms:GetKeyRotationStatus")
-    call_budget = 15
+    call_budget = 14
     gone_codes = frozenset({"NotFoundException"})
     defaults = {"rotation_period_days": None}
     sweep_scope = "region"
@@ -153,6 +153,17 @@ class KmsEnableKeyRotation(Remediation):
             if status.get("RotationPeriodInDays"):
                 state["rotation_period_days"] = status["RotationPeriodInDays"]
         return state
+
+    def verify(
+        self, session: MemberSession, target: Target, before: Mapping[str, Any], undo: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Rotation is what apply changed: read its status again; the key's metadata is as before."""
+        status = session.client("kms").get_key_rotation_status(KeyId=target.resource_arn)
+        after = {k: v for k, v in before.items() if k != "rotation_period_days"}
+        after["rotation_enabled"] = bool(status.get("KeyRotationEnabled"))
+        if status.get("RotationPeriodInDays"):
+            after["rotation_period_days"] = status["RotationPeriodInDays"]
+        return after
 
     def is_compliant(self, state: Mapping[str, Any]) -> bool:
         return bool(state.get("not_a_candidate")) or bool(state.get("rotation_enabled"))
