@@ -97,3 +97,40 @@ def _trim_moto_managed_policies() -> None:
 
 
 _trim_moto_managed_policies()
+
+
+def _share_client_methods() -> None:
+    """botocore builds a class for every client it makes, with a method (and its operation model and
+    docstring) per API operation: ~700 for EC2. Snapback makes a client per member credentials, that
+    is per (account, remediation, service, Region), on purpose (each remediation's session policy is
+    its own), so the sweep tests spent a sixth of their CPU building the same methods again. The
+    methods depend only on the service model: within the test process they are built once per model
+    (its name, API version and operations, so a trimmed model gets its own); the class itself, and the
+    `creating-client-class` handlers of each session, still run per client."""
+    import botocore.client
+
+    creator = botocore.client.ClientCreator
+    plain_methods, plain_mapping = creator._create_methods, creator._create_name_mapping
+    methods: dict[tuple[Any, ...], dict[str, Any]] = {}
+    mappings: dict[tuple[Any, ...], dict[str, str]] = {}
+
+    def key(service_model: Any) -> tuple[Any, ...]:
+        return (service_model.service_name, service_model.api_version, tuple(service_model.operation_names))
+
+    def create_methods(self: Any, service_model: Any) -> dict[str, Any]:
+        k = key(service_model)
+        if k not in methods:
+            methods[k] = plain_methods(self, service_model)
+        return dict(methods[k])  # the class's attributes: handlers add to them
+
+    def create_name_mapping(self: Any, service_model: Any) -> dict[str, str]:
+        k = key(service_model)
+        if k not in mappings:
+            mappings[k] = plain_mapping(self, service_model)
+        return dict(mappings[k])
+
+    creator._create_methods = create_methods
+    creator._create_name_mapping = create_name_mapping
+
+
+_share_client_methods()

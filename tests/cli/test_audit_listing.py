@@ -27,29 +27,43 @@ class Calls:
         self.operations.append(model.name)
 
 
+@pytest.fixture(scope="module")
+def written():
+    """300 audit items over three accounts and two remediations, one second apart: written once for
+    the module (its tests only read them; writing them was most of each test's time)."""
+    from moto import mock_aws
+
+    from snapback_ops.demo import share_default_session
+
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        share_default_session()
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(dynamodb, "audit-test")
+        log = AuditLog(Clients(region="us-east-1"), "audit-test")
+        clock = itertools.count(1_780_000_000)
+        patch.setattr(audit_module.time, "time", lambda: float(next(clock)))
+        items = []
+        for i in range(300):
+            account, remediation = ACCOUNTS[i % 3], REMEDIATIONS[(i // 3) % 2]
+            target = Target(account, "us-east-1", "AwsS3Bucket", f"b{i}", f"arn:aws:s3:::bucket-{i}", f"k{i}")
+            result = Result(OUTCOMES[i % 5], f"r{i}", remediation=remediation, target=target, mode="enforce")
+            log.write(result, f"id-{i:04d}")
+            items.append(
+                {"audit_id": f"id-{i:04d}", "account": account, "remediation": remediation, "outcome": OUTCOMES[i % 5].value}
+            )
+        patch.undo()
+        yield log, items
+
+
 @pytest.fixture
-def listed(aws, monkeypatch):
-    """300 audit items over three accounts and two remediations, one second apart."""
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    create_table(dynamodb, "audit-test")
-    log = AuditLog(Clients(region="us-east-1"), "audit-test")
-    clock = itertools.count(1_780_000_000)
-    monkeypatch.setattr(audit_module.time, "time", lambda: float(next(clock)))
-    written = []
-    for i in range(300):
-        account, remediation = ACCOUNTS[i % 3], REMEDIATIONS[(i // 3) % 2]
-        target = Target(account, "us-east-1", "AwsS3Bucket", f"b{i}", f"arn:aws:s3:::bucket-{i}", f"k{i}")
-        result = Result(OUTCOMES[i % 5], f"r{i}", remediation=remediation, target=target, mode="enforce")
-        log.write(result, f"id-{i:04d}")
-        written.append(
-            {"audit_id": f"id-{i:04d}", "account": account, "remediation": remediation, "outcome": OUTCOMES[i % 5].value}
-        )
-    monkeypatch.undo()
+def listed(written, monkeypatch):
+    """The module's audit log, read through a client whose every call is counted (per test)."""
+    log, items = written
     calls = Calls()
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.meta.events.register("before-call.dynamodb.*", calls)
     monkeypatch.setattr(AuditLog, "_client", lambda self: client)
-    return log, list(reversed(written)), calls
+    return log, list(reversed(items)), calls
 
 
 def ids(items):
@@ -102,7 +116,7 @@ def test_since_bounds_the_query_by_time(listed):
     )
 
 
-def test_a_table_deployed_before_the_indexes_still_lists(aws):
+def test_a_table_deployed_before_the_indexes_still_lists(written):  # (in the module's moto)
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     dynamodb.create_table(
         TableName="old",
