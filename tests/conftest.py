@@ -134,3 +134,20 @@ def _share_client_methods() -> None:
 
 
 _share_client_methods()
+
+
+# The longest single tests and the one xdist group, measured in whole runs (JUnit): run first, so that
+# none of them starts last on one worker while the other sits idle (the suite's wall time is its tail).
+LONG_FIRST = (
+    "tests/deploy/test_least_privilege.py::",  # one xdist group: one worker, ~200 s under load
+    "tests/functional/test_pipeline.py::test_demo_runs_against_a_moto_server_and_reports",
+    "tests/reliability/test_burst.py::",
+    "tests/cli/test_playground.py::",
+)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)), len(LONG_FIRST))
+
+    items.sort(key=rank)  # stable: everything else keeps its order
