@@ -7,7 +7,9 @@ runtime's, an assumed role's, the organization reader's) carries them. They only
 Per call: `provide-client-params` (the first event of `BaseClient._make_api_call`) starts the clock;
 `after-call` / `after-call-error` stop it. The span covers endpoint resolution, validation,
 serialisation, the HTTP round trip (with retries) and parsing: everything botocore and the
-endpoint do for the call. What remains of `Runtime.process` is Snapback's own time.
+endpoint do for the call. What remains of `Runtime.process` is Snapback's own time. Calls that
+overlap (the Security Hub import and the SNS publish run on two threads) count once: `aws_seconds`
+is the wall time during which at least one call was in flight.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Recording:
     calls: Counter[str] = field(default_factory=Counter)  # "service:Operation" -> count
     aws_seconds: float = 0.0
     _started: dict[int, float] = field(default_factory=dict)
+    _in_flight: int = 0
+    _since: float = 0.0
 
     @property
     def total(self) -> int:
@@ -47,7 +51,11 @@ def _start(model: Any = None, **_: Any) -> None:
         recording = _ACTIVE[-1]
         with _LOCK:
             recording.calls[_name(model)] += 1
-            recording._started[threading.get_ident()] = time.perf_counter()
+            now = time.perf_counter()
+            recording._started[threading.get_ident()] = now
+            if recording._in_flight == 0:
+                recording._since = now
+            recording._in_flight += 1
 
 
 def _stop(**_: Any) -> None:
@@ -56,7 +64,9 @@ def _stop(**_: Any) -> None:
         with _LOCK:
             started = recording._started.pop(threading.get_ident(), None)
             if started is not None:
-                recording.aws_seconds += time.perf_counter() - started
+                recording._in_flight -= 1
+                if recording._in_flight == 0:
+                    recording.aws_seconds += time.perf_counter() - recording._since
 
 
 _HOOKS = (("provide-client-params", _start), ("after-call", _stop), ("after-call-error", _stop))

@@ -89,3 +89,32 @@ def test_the_counter_sees_every_call_and_only_while_recording(shared_org):
     sts.get_caller_identity()
     assert recording.calls == {"sts:GetCallerIdentity": 1, "s3:ListBuckets": 1}
     assert recording.aws_seconds > 0
+
+
+def test_overlapping_calls_count_once_in_aws_time(shared_org):
+    """The Security Hub import and SNS publish overlap: AWS time is the wall time with a call in
+    flight, never the sum of overlapping calls (which made 'own time' negative)."""
+    import threading
+    import time as clock
+
+    import boto3
+
+    barrier = threading.Barrier(2)
+
+    def slow(**_):  # both calls are in flight together for ~0.3 s
+        barrier.wait(timeout=5)
+        clock.sleep(0.3)
+
+    clients = [boto3.client("sts", region_name="us-east-1") for _ in range(2)]
+    for client in clients:
+        client.meta.events.register("before-send.sts.GetCallerIdentity", slow)
+    with calls.recording() as recording:
+        started = clock.perf_counter()
+        threads = [threading.Thread(target=c.get_caller_identity) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = clock.perf_counter() - started
+    assert recording.calls == {"sts:GetCallerIdentity": 2}
+    assert 0.3 <= recording.aws_seconds <= elapsed < 0.6
