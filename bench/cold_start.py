@@ -73,7 +73,7 @@ def main() -> None:
 
     from snapback import member_role
     from snapback_ops.demo import build_org, local_aws, session_in
-    from tests.perf.workloads import OPEN_BREAKER, WORKLOADS, write_membership
+    from tests.perf.workloads import OPEN_BREAKER, WORKLOADS, fresh_table, write_membership
 
     rows: dict[str, dict[str, object]] = {}
     floors: list[float] = []
@@ -85,6 +85,7 @@ def main() -> None:
         for name, workload in sorted(WORKLOADS.items()):
             if args.only and name not in args.only:
                 continue
+            fresh_table(org)  # moto copies the whole table per transaction: each function starts from an empty one
             creds = session_in(org.security, member_role.remediator_role_name(name)).get_credentials()
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SNAPBACK_"))},

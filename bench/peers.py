@@ -166,7 +166,7 @@ def main() -> None:
 
     from snapback import member_role
     from snapback_ops.demo import build_org, local_aws, session_in
-    from tests.perf.workloads import OPEN_BREAKER, WORKLOADS, member_session, write_membership
+    from tests.perf.workloads import OPEN_BREAKER, WORKLOADS, fresh_table, member_session, write_membership
 
     version = subprocess.run(
         [str(PEERS_PYTHON), "-c", "import c7n.version, botocore; print(c7n.version.version, botocore.__version__)"],
@@ -185,6 +185,7 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             workload = WORKLOADS[name]
+            fresh_table(org)  # moto copies the whole table per transaction: each scenario starts from an empty one
             creds = session_in(org.security, member_role.remediator_role_name(name)).get_credentials()
             snap_env = {
                 **base,

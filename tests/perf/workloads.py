@@ -547,6 +547,18 @@ def bench_runtime(org: LocalOrg, remediation: str, *, membership_cached: bool = 
     return runtime
 
 
+def fresh_table(org: LocalOrg) -> None:
+    """Snapback's table emptied (dropped and made again, membership item written): moto copies the
+    whole table for every TransactWriteItems, so each call of a bench slows with every item earlier
+    remediations left there. DynamoDB does not; a bench gives each remediation a fresh table."""
+    from snapback_ops.demo import create_table
+
+    dynamodb = org.session(org.security).client("dynamodb")
+    dynamodb.delete_table(TableName=TABLE)
+    create_table(dynamodb)
+    write_membership(org)
+
+
 def reader_arn(org: LocalOrg) -> str:
     return f"arn:aws:iam::{org.management}:role/{ORG_READER_ROLE}"
 
