@@ -183,6 +183,16 @@ def _profile_arns(instance: Mapping[str, Any]) -> list[str]:
     return [str(arn)] if arn else []
 
 
+def _read_instance(ec2: Any, instance_id: str) -> tuple[Any, dict[str, Any], Any]:
+    """The instance (one DescribeInstances) and the Snapback groups of its VPCs (one
+    DescribeSecurityGroups); no groups (None) when the instance is gone."""
+    instance = _describe(ec2, instance_id)
+    observed = _observed(instance)
+    if observed["instance_state"] in GONE_STATES:
+        return instance, observed, None
+    return instance, observed, _snapback_groups(ec2, _vpcs(observed))
+
+
 def _snapback_groups(ec2: Any, vpcs: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """Both Snapback groups of every VPC, (vpc, name) -> group: one DescribeSecurityGroups (filter
     values are ORed within a filter, filters ANDed)."""
@@ -355,11 +365,9 @@ class Ec2IsolateInstance(Remediation):
         volumes), the Snapback groups of its VPCs from one DescribeSecurityGroups, then what
         DescribeInstances does not show: termination protection, Auto Scaling membership, the roles."""
         ec2 = session.client("ec2")
-        instance = _describe(ec2, target.resource_id)
-        observed = _observed(instance)
-        if observed["instance_state"] in GONE_STATES:
+        instance, observed, groups = _read_instance(ec2, target.resource_id)
+        if groups is None:
             return observed
-        groups = _snapback_groups(ec2, _vpcs(observed))
         protection = ec2.describe_instance_attribute(InstanceId=target.resource_id, Attribute="disableApiTermination")
         state = _state(
             observed,
@@ -380,11 +388,9 @@ class Ec2IsolateInstance(Remediation):
         group, the deny policy on each role it put one on. The rest is as `before` had it: nothing
         here changes it (the instance profile is compared, and its roles read again if it changed)."""
         ec2 = session.client("ec2")
-        instance = _describe(ec2, target.resource_id)
-        observed = _observed(instance)
-        if observed["instance_state"] in GONE_STATES:
+        instance, observed, groups = _read_instance(ec2, target.resource_id)
+        if groups is None:
             return observed
-        groups = _snapback_groups(ec2, _vpcs(observed))
         protected = bool(before.get("termination_protection"))
         if not protected and not before.get("spot"):
             answer = ec2.describe_instance_attribute(InstanceId=target.resource_id, Attribute="disableApiTermination")
